@@ -1,0 +1,36 @@
+"""The options of one run, validated: what the CLI parsed, handed to the runner, the driver and the screen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    mode: str = "observe"  # observe | attach | ramp | demo | replay | compare | report
+    url: str | None = None
+    pid: int | None = None
+    headless: bool = False
+    json_path: Path | None = None
+    max_time: float | None = None  # seconds; None: until the ramp is done (or forever in observe mode)
+    record_path: Path | None = None  # None with record=True: a timestamped file under the user data dir
+    record: bool = True
+    slo_p99_ms: float = 500.0
+    max_error_rate: float = 0.01
+    max_rps: float | None = None
+    goal_rps: float | None = None
+    interval: float = 1.0  # seconds per tick
+    headers: tuple[tuple[str, str], ...] = ()
+    method: str = "GET"
+    body: bytes | None = None
+    yes: bool = False  # consent to ramp a target that is not on this host
+    closed_model: bool = False
+    concurrency: int | None = None  # connection cap (and the concurrency steps of the closed model)
+    timeout: float = 5.0  # seconds per request
+    demo_kind: str = "cpu"
+    demo_options: dict[str, str] = field(default_factory=dict)
+    files: tuple[Path, ...] = ()  # replay / compare / report inputs
+    report_format: str = "md"
+    output: Path | None = None
+    argv: tuple[str, ...] = ()

@@ -1,0 +1,101 @@
+"""The session timeline: one Frame per tick, time-aligned, appended as the run goes.
+
+Everything downstream (analysis, recording, headless output, the screen) reads Frames; nothing reaches back
+into a probe. A replayed recording is decoded into the same Session the live run builds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import msgspec
+
+from probes.samples import LoadSecond, NodeSample, ProcSample, StackWindow, StepResult
+
+SCHEMA_VERSION = 1
+
+
+class Target(msgspec.Struct, kw_only=True, omit_defaults=True):
+    url: str | None = None
+    pid: int | None = None
+    local: bool = True  # the URL resolves to this host
+
+
+class Slo(msgspec.Struct, kw_only=True):
+    p99_ms: float = 500.0
+    error_rate: float = 0.01
+
+
+class Header(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What a recording needs to be understood on another machine."""
+
+    schema_version: int = SCHEMA_VERSION
+    mode: str = "observe"  # observe | attach | ramp | demo
+    started_at: float = 0.0  # unix time of t == 0
+    host: str = ""
+    cpu_count: int = 1
+    memory_bytes: int = 0
+    kernel: str = ""
+    version: str = ""  # bottlenecktop version
+    python: str = ""
+    command_line: list[str] = []  # secrets in headers redacted
+    target: Target = msgspec.field(default_factory=Target)
+    slo: Slo = msgspec.field(default_factory=Slo)
+    interval: float = 1.0  # seconds per tick
+    demo: dict[str, str] = {}  # demo kind and knobs, when the target is the bundled demo
+    driver_pid: int | None = None
+    self_pid: int | None = None
+
+
+class Frame(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Everything measured in one tick. Optional parts are None when their probe is off or has nothing."""
+
+    t: float  # end of the tick, session clock seconds
+    load: LoadSecond | None = None  # the driver's last interval in this tick
+    step: StepResult | None = None  # a ramp step that finished in this tick
+    node: NodeSample | None = None
+    target: ProcSample | None = None  # the attached process (with children)
+    driver: ProcSample | None = None  # the load driver's process
+    self_proc: ProcSample | None = None  # bottlenecktop's own process
+    stacks: StackWindow | None = None  # a stack window that closed in this tick
+    marks: list[str] = []  # marks a person set in this tick
+    events: list[str] = []  # things that happened: "target pid 4242 exited", "py-spy: permission denied"
+
+
+Listener = Callable[[Frame], None]
+
+
+class Session:
+    """The timeline of one run: a header and the frames so far.
+
+    Appends come from one thread (the tick loop); readers on other threads take ``snapshot()``.
+    """
+
+    def __init__(self, header: Header) -> None:
+        self.header = header
+        self.frames: list[Frame] = []
+        self.verdict: dict[str, object] | None = None  # the final verdict, once the run is over
+        self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener(frame)`` after each append, on the appending thread."""
+        self._listeners.append(listener)
+
+    def append(self, frame: Frame) -> None:
+        with self._lock:
+            self.frames.append(frame)
+        for listener in self._listeners:
+            listener(frame)
+
+    def snapshot(self) -> list[Frame]:
+        """A copy of the frame list, safe to read while the run goes on."""
+        with self._lock:
+            return list(self.frames)
+
+    def steps(self) -> list[StepResult]:
+        return [f.step for f in self.snapshot() if f.step is not None]
+
+    def stack_windows(self) -> list[StackWindow]:
+        return [f.stacks for f in self.snapshot() if f.stacks is not None]

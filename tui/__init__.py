@@ -1,0 +1,1 @@
+"""The Textual app: renders a Session and sends commands; it measures nothing itself."""
