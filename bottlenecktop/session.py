@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from probes.samples import LoadSecond, NodeSample, ProcSample, StackWindow, StepResult
+from probes.samples import LoadSecond, NodeSample, ProcSample, RampOutcome, StackWindow, StepResult
 
 SCHEMA_VERSION = 1
 
@@ -54,6 +54,7 @@ class Frame(msgspec.Struct, kw_only=True, omit_defaults=True):
     t: float  # end of the tick, session clock seconds
     load: LoadSecond | None = None  # the driver's last interval in this tick
     step: StepResult | None = None  # a ramp step that finished in this tick
+    outcome: RampOutcome | None = None  # set on the tick the ramp ended
     node: NodeSample | None = None
     target: ProcSample | None = None  # the attached process (with children)
     driver: ProcSample | None = None  # the load driver's process

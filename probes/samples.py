@@ -70,6 +70,18 @@ class StepResult(msgspec.Struct, kw_only=True, omit_defaults=True):
     late: int = 0
 
 
+class RampOutcome(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """How the ramp ended: the confirmed magic number, or why there is none."""
+
+    t: float  # session clock seconds
+    max_sustainable_rps: float | None = None  # the confirmed rate; None when no step was sustained
+    p99_ms: float | None = None  # at that rate
+    error_rate: float | None = None
+    confirmed: bool = False  # held for the confirmation window and sustained
+    driver_limited: bool = False  # the driver, not the target, was the limit: the rate is a lower bound
+    reason: str = ""  # what ended the ramp: "p99", "errors", "achieved", "max-rps", "max-time", "stopped", ...
+
+
 class CpuSample(msgspec.Struct, kw_only=True, omit_defaults=True):
     busy_pct: float = 0.0  # whole node, 0..100
     per_core: list[float] = []  # busy % of each core

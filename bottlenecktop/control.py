@@ -1,0 +1,13 @@
+"""The commands the screen (or a signal handler) sends to a live run."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+COMMANDS = ("pause", "resume", "hold", "raise", "lower", "stop", "mark")
+
+
+class Controller(Protocol):
+    def command(self, name: str, value: float | str | None = None) -> None:
+        """Send one of COMMANDS; ``mark`` takes a label, ``raise``/``lower`` an optional factor."""
+        ...
