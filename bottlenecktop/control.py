@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-COMMANDS = ("pause", "resume", "hold", "raise", "lower", "stop", "mark")
+COMMANDS = ("pause", "resume", "hold", "raise", "lower", "stop", "mark", "attach")
 
 
 class Controller(Protocol):
     def command(self, name: str, value: float | str | None = None) -> None:
-        """Send one of COMMANDS; ``mark`` takes a label, ``raise``/``lower`` an optional factor."""
+        """Send one of COMMANDS; ``mark`` takes a label, ``raise``/``lower`` an optional factor, ``attach`` a pid."""
         ...

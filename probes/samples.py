@@ -138,6 +138,15 @@ class TcpSample(msgspec.Struct, kw_only=True, omit_defaults=True):
     accept_backlog: int | None = None  # that queue's limit
 
 
+class ProcBrief(msgspec.Struct, kw_only=True, array_like=True):
+    """One of the node's busiest processes (observe mode lists them to pick one to attach to)."""
+
+    pid: int
+    name: str
+    cpu_pct: float  # % of one core
+    rss: int  # bytes
+
+
 class NodeSample(msgspec.Struct, kw_only=True, omit_defaults=True):
     cpu: CpuSample = msgspec.field(default_factory=CpuSample)
     memory: MemorySample = msgspec.field(default_factory=MemorySample)
@@ -146,6 +155,7 @@ class NodeSample(msgspec.Struct, kw_only=True, omit_defaults=True):
     tcp: TcpSample = msgspec.field(default_factory=TcpSample)
     psi_io_some: float | None = None  # % of the tick
     psi_io_full: float | None = None
+    top_procs: list[ProcBrief] = []  # busiest processes; refreshed every few ticks, empty in between
     cost_ms: float = 0.0  # CPU the probe spent on this sample
 
 
