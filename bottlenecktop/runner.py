@@ -1,0 +1,276 @@
+"""The tick loop: one clock, one Frame per tick, built from every probe and the driver, appended to the session.
+
+It runs on its own thread so that neither the screen nor the driver waits on a probe. The timer is re-armed
+after each tick finishes (a slow tick skips ahead instead of piling up ticks).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from bottlenecktop.session import Frame, Session
+from probes.samples import LoadSecond, NodeSample, ProcSample, RampOutcome, StackWindow, StepResult
+
+
+class _NodeProbe(Protocol):
+    notices: list[str]
+
+    def sample(self) -> NodeSample: ...
+
+
+class _ProcProbe(Protocol):
+    def sample(self) -> ProcSample: ...
+
+
+class _StackProbe(Protocol):
+    error: str | None
+
+    def start(self) -> None: ...
+    def take_window(self, t_end: float) -> StackWindow | None: ...
+    def stop(self) -> None: ...
+
+
+class _Driver(Protocol):
+    def poll(self) -> list[LoadSecond | StepResult | RampOutcome]: ...
+    def command(self, name: str, value: float | str | None = None) -> None: ...
+    @property
+    def done(self) -> bool: ...
+    def stop(self, timeout: float = 5.0) -> None: ...
+
+
+class _Writer(Protocol):
+    error: str | None
+
+    def append(self, frame: Frame) -> None: ...
+
+
+# Attaching to a process a person picked on the screen: returns its process probe and, if possible, stacks.
+AttachFactory = Callable[[int], tuple[_ProcProbe, _StackProbe | None]]
+
+
+class Runner:
+    """Drives the probes and the driver at a fixed interval and builds the timeline. Implements Controller."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        t0: float,
+        interval: float = 1.0,
+        driver: _Driver | None = None,
+        node: _NodeProbe | None = None,
+        target: _ProcProbe | None = None,
+        stacks: _StackProbe | None = None,
+        driver_proc: _ProcProbe | None = None,
+        self_proc: _ProcProbe | None = None,
+        writer: _Writer | None = None,
+        max_time: float | None = None,
+        stack_window_s: float = 5.0,
+        attach: AttachFactory | None = None,
+    ) -> None:
+        self.session = session
+        self.t0 = t0
+        self.interval = interval
+        self.driver = driver
+        self.node = node
+        self.target = target
+        self.stacks = stacks
+        self.driver_proc = driver_proc
+        self.self_proc = self_proc
+        self.writer = writer
+        self.max_time = max_time
+        self.stack_window_s = stack_window_s
+        self.attach_factory = attach
+        self.outcome: RampOutcome | None = None
+        self.stop_reason = ""
+        self._stop = threading.Event()
+        self._finished = threading.Event()
+        self._marks: deque[str] = deque(maxlen=100)
+        self._attach_pid: int | None = None
+        self._loads: deque[LoadSecond] = deque()
+        self._steps: deque[StepResult] = deque()
+        self._said: set[str] = set()
+        self._last_window = 0.0
+        self._thread: threading.Thread | None = None
+        self._target_gone = False
+
+    # -- Controller -------------------------------------------------------------------------------------------
+    def command(self, name: str, value: float | str | None = None) -> None:
+        if name == "mark":
+            self._marks.append(str(value) if value else "mark")
+        elif name == "attach" and value is not None:
+            self._attach_pid = int(value)
+        elif name == "stop":
+            self.stop("stopped")
+        elif self.driver is not None:
+            self.driver.command(name, value)
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+    def start(self) -> threading.Thread:
+        """Run the loop on a daemon thread and return it."""
+        self._thread = threading.Thread(target=self.run, name="bottlenecktop-ticks", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self, reason: str = "stopped") -> None:
+        if not self._stop.is_set():
+            self.stop_reason = self.stop_reason or reason
+            if self.driver is not None:
+                self.driver.command("stop")
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._finished.wait(timeout)
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    def now(self) -> float:
+        """Session clock, seconds."""
+        return time.monotonic() - self.t0
+
+    def run(self) -> None:
+        """The loop itself; returns when the ramp is done, on stop, or at max_time."""
+        try:
+            if self.stacks is not None:
+                self.stacks.start()
+            deadline = time.monotonic() + self.interval
+            while True:
+                if self._stop.wait(max(0.0, deadline - time.monotonic())):
+                    break
+                frame = self._tick()
+                self._append(frame)
+                if self._should_end(frame):
+                    break
+                deadline += self.interval
+                now = time.monotonic()
+                if deadline < now:  # a tick ran long: skip ahead rather than pile up
+                    deadline = now + self.interval
+            self._finish()
+        finally:
+            self._finished.set()
+
+    # -- one tick ---------------------------------------------------------------------------------------------
+    def _tick(self) -> Frame:
+        t = self.now()
+        events: list[str] = []
+        self._switch_target_if_asked(t, events)
+        step = None
+        outcome = None
+        if self.driver is not None:
+            messages = self.driver.poll()
+            self._loads.extend(m for m in messages if isinstance(m, LoadSecond))
+            before = self.outcome
+            self._collect(messages)
+            outcome = self.outcome if self.outcome is not before else None
+            while len(self._loads) > 2:  # never let the timeline lag the driver
+                self._loads.popleft()
+        load = self._loads.popleft() if self._loads else None
+        if self._steps:
+            step = self._steps.popleft()
+        node = self.node.sample() if self.node is not None else None
+        if self.node is not None and self.node.notices:
+            events.extend(self._once(n) for n in self.node.notices if n not in self._said)
+            self.node.notices.clear()
+        target = self.target.sample() if self.target is not None else None
+        if target is not None and not target.alive and not self._target_gone:
+            self._target_gone = True
+            events.append(f"target pid {target.pid} exited at {t:.0f} s")
+        stacks = self._maybe_window(t, step is not None or outcome is not None)
+        if self.stacks is not None and self.stacks.error and self.stacks.error not in self._said:
+            events.append(self._once(self.stacks.error))
+        return Frame(
+            t=round(t, 3),
+            load=load,
+            step=step,
+            outcome=outcome,
+            node=node,
+            target=target,
+            driver=self.driver_proc.sample() if self.driver_proc is not None else None,
+            self_proc=self.self_proc.sample() if self.self_proc is not None else None,
+            stacks=stacks,
+            marks=[self._marks.popleft() for _ in range(len(self._marks))],
+            events=[e for e in events if e],
+        )
+
+    def _once(self, text: str) -> str:
+        self._said.add(text)
+        return text
+
+    def _maybe_window(self, t: float, step_ended: bool) -> StackWindow | None:
+        """Close a stack window at each ramp step's end, else every stack_window_s seconds."""
+        if self.stacks is None or self._target_gone:
+            return None
+        if not step_ended and t - self._last_window < self.stack_window_s:
+            return None
+        self._last_window = t
+        return self.stacks.take_window(t)
+
+    def _switch_target_if_asked(self, t: float, events: list[str]) -> None:
+        pid, self._attach_pid = self._attach_pid, None
+        if pid is None or self.attach_factory is None:
+            return
+        try:
+            target, stacks = self.attach_factory(pid)
+        except Exception as exc:  # the pid vanished between the list and the key press
+            events.append(f"cannot attach to pid {pid}: {exc}")
+            return
+        if self.stacks is not None:
+            self.stacks.stop()
+        self.target, self.stacks, self._target_gone = target, stacks, False
+        self.session.header.target.pid = pid
+        if self.stacks is not None:
+            self.stacks.start()
+        self._last_window = t
+        events.append(f"attached to pid {pid}")
+
+    def _append(self, frame: Frame) -> None:
+        self.session.append(frame)
+        if self.writer is not None:
+            self.writer.append(frame)
+
+    def _should_end(self, frame: Frame) -> bool:
+        if frame.outcome is not None:
+            self.stop_reason = self.stop_reason or "done"
+            return True
+        if self.driver is not None and self.driver.done and self.outcome is None and not self._steps:
+            self.stop_reason = self.stop_reason or "the load driver exited"
+            return True
+        if self.max_time is not None and frame.t >= self.max_time:
+            self.stop_reason = self.stop_reason or "max-time"
+            return True
+        return False
+
+    def _finish(self) -> None:
+        """Collect what the driver still has (its outcome after a stop), put it on the timeline, stop probes."""
+        if self.driver is not None:
+            outcome_recorded = self.outcome is not None
+            if self.outcome is None:
+                self.driver.command("stop")
+                deadline = time.monotonic() + 3.0
+                while self.outcome is None and not self.driver.done and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    self._collect(self.driver.poll())
+                self._collect(self.driver.poll())
+            while self._steps:  # steps that ended after the last tick still belong on the timeline
+                step = self._steps.popleft()
+                last = not self._steps and not outcome_recorded
+                self._append(Frame(t=round(self.now(), 3), step=step, outcome=self.outcome if last else None))
+                outcome_recorded = outcome_recorded or last
+            if self.outcome is not None and not outcome_recorded:
+                self._append(Frame(t=round(self.now(), 3), outcome=self.outcome))
+            self.driver.stop()
+        if self.stacks is not None:
+            self.stacks.stop()
+
+    def _collect(self, messages: list[LoadSecond | StepResult | RampOutcome]) -> None:
+        for msg in messages:
+            if isinstance(msg, StepResult):
+                self._steps.append(msg)
+            elif isinstance(msg, RampOutcome):
+                self.outcome = msg
