@@ -79,10 +79,20 @@ class Session:
         self.verdict: dict[str, object] | None = None  # the final verdict, once the run is over
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
+        self._verdict_listeners: list[Callable[[dict[str, object]], None]] = []
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(frame)`` after each append, on the appending thread."""
         self._listeners.append(listener)
+
+    def subscribe_verdict(self, listener: Callable[[dict[str, object]], None]) -> None:
+        """Call ``listener(verdict)`` once the run is over and its verdict is known, on the finishing thread."""
+        self._verdict_listeners.append(listener)
+
+    def set_verdict(self, verdict: dict[str, object]) -> None:
+        self.verdict = verdict
+        for listener in self._verdict_listeners:
+            listener(verdict)
 
     def append(self, frame: Frame) -> None:
         with self._lock:
