@@ -97,6 +97,7 @@ class Runner:
         self._last_window = 0.0
         self._thread: threading.Thread | None = None
         self._target_gone = False
+        self.on_finish: Callable[[], object] | None = None  # runs on the loop's thread once everything stopped
 
     # -- Controller -------------------------------------------------------------------------------------------
     def command(self, name: str, value: float | str | None = None) -> None:
@@ -152,6 +153,8 @@ class Runner:
                 if deadline < now:  # a tick ran long: skip ahead rather than pile up
                     deadline = now + self.interval
             self._finish()
+            if self.on_finish is not None:
+                self.on_finish()
         finally:
             self._finished.set()
 
