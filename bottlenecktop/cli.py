@@ -110,6 +110,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="per-request timeout (default 5)")
     p.add_argument("--connections", metavar="N", type=_positive_int,
                    help="cap on connections (and the concurrency of --closed-model)")
+    p.add_argument("--start-rps", metavar="N", type=_positive_float, default=10.0,
+                   help="the ramp's first rate (default 10 req/s)")
+    p.add_argument("--step-seconds", metavar="SECONDS", type=_positive_float, default=3.0,
+                   help="how long each ramp step lasts (default 3)")
     p.add_argument("--closed-model", action="store_true",
                    help="ramp fixed concurrency steps instead of arrival rates")
     p.add_argument("-y", "--yes", action="store_true",
@@ -259,7 +263,8 @@ def parse_args(argv: Sequence[str]) -> RunConfig:
         record_path=ns.record, record=not ns.no_record, slo_p99_ms=ns.slo_p99, max_error_rate=ns.max_error_rate,
         max_rps=ns.max_rps, goal_rps=ns.goal_rps, interval=ns.interval, headers=tuple(ns.headers),
         method=ns.method, body=_read_body(ns.body), yes=ns.yes, closed_model=ns.closed_model,
-        concurrency=ns.connections, timeout=ns.timeout, demo_kind=getattr(ns, "bottleneck", "cpu"),
+        concurrency=ns.connections, timeout=ns.timeout, start_rps=ns.start_rps, step_seconds=ns.step_seconds,
+        demo_kind=getattr(ns, "bottleneck", "cpu"),
         demo_options=demo_options, argv=tuple(argv),
     )
 

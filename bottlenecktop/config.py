@@ -28,6 +28,8 @@ class RunConfig:
     closed_model: bool = False
     concurrency: int | None = None  # connection cap (and the concurrency steps of the closed model)
     timeout: float = 5.0  # seconds per request
+    start_rps: float = 10.0  # the ramp's first step
+    step_seconds: float = 3.0  # how long each ramp step lasts
     demo_kind: str = "cpu"
     demo_options: dict[str, str] = field(default_factory=dict)
     files: tuple[Path, ...] = ()  # replay / compare / report inputs

@@ -167,7 +167,8 @@ def _driver_config(config: RunConfig, url: str, t0: float) -> Any:
         extra["max_time"] = config.max_time
     return DriverConfig(url=url, method=config.method, headers=config.headers, body=config.body,
                         timeout=config.timeout, slo_p99_ms=config.slo_p99_ms, max_error_rate=config.max_error_rate,
-                        max_rps=config.max_rps, closed_model=config.closed_model, t0=t0, **extra)
+                        max_rps=config.max_rps, closed_model=config.closed_model, t0=t0,
+                        start_rps=config.start_rps, step_seconds=config.step_seconds, **extra)
 
 
 def build_live_run(config: RunConfig) -> LiveRun:
