@@ -1,0 +1,21 @@
+"""The demo target: a real HTTP server on 127.0.0.1 with one chosen, known bottleneck.
+
+Kinds and their limits by construction (defaults; every knob is an option, ``key=value``):
+
+- ``cpu``: ``workers`` processes (default: cores) share the port, each request burns ``work_ms`` (5) ms of CPU:
+  min(workers, cores) x 1000 / work_ms req/s (2 cores: 400 req/s), every core busy.
+- ``gil``: one process, ``workers`` (1) threads do ``work_ms`` (10) ms of pure-Python work per request under one
+  GIL: 1000 / work_ms = 100 req/s whatever the thread count; one core pinned, the others idle.
+- ``lock``: ``workers`` (4) semaphore slots around a ``work_ms`` (20) ms sleep: 4 x 1000 / 20 = 200 req/s, CPU idle.
+- ``downstream``: each request calls a second local service with ``slots`` (4) slots of ``delay_ms`` (25) ms:
+  4 x 1000 / 25 = 160 req/s; the target's threads wait on socket reads.
+- ``disk``: ``size_bytes`` (4096) written and fsynced per request, in a temp dir the demo makes (under ``dir``)
+  and deletes; the limit is the device's fsync latency, not known in advance.
+- ``fds``: one file descriptor leaked per request under RLIMIT_NOFILE ``limit`` (256): requests fail with EMFILE
+  (HTTP 500, and new connections wait unaccepted) after about limit - baseline fds - open connections requests.
+"""
+
+from bottlenecktop.demo.kinds import DEMO_KINDS, parse_demo_options
+from bottlenecktop.demo.launcher import DemoServer, start_demo
+
+__all__ = ["DEMO_KINDS", "DemoServer", "parse_demo_options", "start_demo"]
