@@ -1,0 +1,16 @@
+"""Messages the screen posts to itself. ``FrameAdded`` is posted from the engine's tick thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from bottlenecktop.session import Frame
+
+
+@dataclass
+class FrameAdded(Message):
+    """A frame was appended to the live session (posted with the thread-safe ``post_message``)."""
+
+    frame: Frame

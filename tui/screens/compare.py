@@ -1,0 +1,36 @@
+"""Two recordings side by side: their curves overlaid, and a table of what differs."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from bottlenecktop.session import Session
+from tui.compare import differences
+from tui.widgets.curve_plot import CurvePlot
+
+
+class CompareScreen(Screen[None]):
+    def __init__(self, a: Session, b: Session) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._title(), id="compare-title")
+        yield CurvePlot(id="curves")
+        yield DataTable(id="differences", cursor_type="none", zebra_stripes=True)
+        yield Footer()
+
+    def _title(self) -> str:
+        def name(s: Session) -> str:
+            t = s.header.target
+            return t.url or (f"pid {t.pid}" if t.pid else s.header.host or "?")
+
+        return f" compare  A: {name(self.a)}   B: {name(self.b)}"
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("", "A", "B", "B vs A")
+        table.add_rows(differences(self.a, self.b))
+        self.query_one(CurvePlot).draw_runs(self.a.steps(), self.b.steps())

@@ -1,0 +1,44 @@
+"""Load over time: offered and achieved req/s (left axis), p50 and p99 ms (right axis), steps, errors, marks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bottlenecktop.session import Frame
+from tui.series import errors_per_s, extract, mark_times, step_starts
+from tui.widgets.time_plot import TimePlot
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:,.0f}{unit}" if value >= 10 else f"{value:.1f}{unit}"
+
+
+class LoadPlot(TimePlot):
+    def draw(self, frames: Sequence[Frame], x0: float, x1: float, highlight: str | None) -> None:
+        plt = self.plt
+        offered = extract(frames, "offered", lambda f: None if f.load is None else f.load.offered_rps)
+        achieved = extract(frames, "achieved", lambda f: None if f.load is None else f.load.achieved_rps)
+        p50 = extract(frames, "p50", lambda f: None if f.load is None else f.load.p50_ms)
+        p99 = extract(frames, "p99", lambda f: None if f.load is None else f.load.p99_ms)
+        errors = extract(frames, "errors", errors_per_s)
+        for t in step_starts(frames):
+            plt.vline(t, "gray")
+        for t, _label in mark_times(frames):
+            plt.vline(t, "magenta")
+        self.line(offered, "gray")
+        self.line(achieved, "green")
+        self.line(p50, "cyan", yside="right")
+        self.line(p99, "orange", peak=True, yside="right")
+        if any(errors.ys):
+            points = [(x, y) for x, y in zip(errors.xs, errors.ys, strict=True) if y > 0]
+            plt.scatter([p[0] for p in points], [p[1] for p in points], color="red", marker="x")
+        plt.ylim(0, None)
+        last = next((f.load for f in reversed(frames) if f.load is not None), None)
+        err = 0.0 if not errors.ys else errors.ys[-1]
+        self.border_title = (
+            "load  [green]━ achieved " + _fmt(None if last is None else last.achieved_rps, "/s") + "[/]"
+            "  [gray]━ offered " + _fmt(None if last is None else last.offered_rps, "/s") + "[/]"
+            "  [cyan]━ p50 " + _fmt(None if last is None else last.p50_ms, "ms") + "[/]"
+            "  [orange]━ p99 " + _fmt(None if last is None else last.p99_ms, "ms") + "[/]"
+            + (f"  [red]x errors {err:,.0f}/s[/]" if err else "")
+        )

@@ -1,0 +1,49 @@
+"""The attached process: pid, threads, RSS, fds against the limit, and the driver beside it."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from probes.samples import ProcSample
+
+
+def human_bytes(n: float) -> str:
+    """1536 -> '1.5 KiB' (binary units, like top)."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def render_process(target: ProcSample | None, driver: ProcSample | None) -> Text:
+    if target is None:
+        return Text("no process attached", style="grey50")
+    text = Text(no_wrap=True, overflow="ellipsis")
+    state = "" if target.alive else "  EXITED"
+    text.append(f"pid {target.pid} {target.name}", style="bold")
+    text.append(state + "\n", style="bold red")
+    text.append(f"cpu {target.cpu_pct:.0f}% · threads {target.num_threads or len(target.threads)}\n")
+    if target.threads:
+        top = target.threads[0]
+        style = "bold red" if top.cpu_pct >= 90 else ""
+        text.append(f"busiest {top.name or top.tid} {top.cpu_pct:.0f}% of a core\n", style=style)
+    growth = f" ({'+' if target.rss_growth_bps >= 0 else ''}{human_bytes(target.rss_growth_bps)}/s)" \
+        if target.rss_growth_bps else ""
+    text.append(f"rss {human_bytes(target.rss)}{growth}\n")
+    if target.fd_limit:
+        share = target.fds / target.fd_limit
+        style = "bold red" if share >= 0.9 else "yellow" if share >= 0.7 else ""
+        text.append(f"fds {target.fds} / {target.fd_limit} ({share:.0%})\n", style=style)
+    else:
+        text.append(f"fds {target.fds}\n")
+    text.append(f"ctx {target.ctx_voluntary:,.0f} vol/s · {target.ctx_involuntary:,.0f} invol/s")
+    if driver is not None:
+        text.append(f"\ndriver pid {driver.pid} cpu {driver.cpu_pct:.0f}%", style="grey50")
+    return text
+
+
+class ProcessPanel(Static):
+    def show_process(self, target: ProcSample | None, driver: ProcSample | None) -> None:
+        self.update(render_process(target, driver))

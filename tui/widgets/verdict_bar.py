@@ -1,0 +1,37 @@
+"""The one line on top: the leading finding with its evidence, the magic number, the ramp phase."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from tui.status import BarStatus
+
+SEVERITY_CLASSES = ("-saturated", "-warning", "-ok", "-exited", "-final")
+
+
+def render_status(status: BarStatus) -> Text:
+    """``[phase] magic N req/s │ finding: evidence`` (the finding is last so truncation eats evidence first)."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(f" {status.phase.upper()} ", style="reverse")
+    if status.magic_rps is not None:
+        label = "magic number" if status.final else "magic so far"
+        text.append(f" {label} ")
+        text.append(f"{status.magic_rps:,.0f} req/s", style="bold")
+    text.append(" │ ")
+    text.append(status.finding or "no resource saturated", style="bold" if status.finding else "")
+    return text
+
+
+class VerdictBar(Static):
+    """Coloured by severity through CSS classes; the look is in app.tcss."""
+
+    status: reactive[BarStatus | None] = reactive(None, always_update=True)
+
+    def watch_status(self, status: BarStatus | None) -> None:
+        if status is None:
+            return
+        for cls in SEVERITY_CLASSES:
+            self.set_class(cls == f"-{status.severity}", cls)
+        self.update(render_status(status))
