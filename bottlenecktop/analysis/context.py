@@ -1,0 +1,129 @@
+"""What every rule needs about the timeline, worked out once per analysis: the observer's CPU, the stack
+window that covers each frame, whether the load was pushing the target hard."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bottlenecktop.session import Frame, Header
+from probes.samples import StackWindow
+
+# Stack classes a server thread sits in while it has nothing to do (an accept loop, an idle event loop).
+IDLE_WAITS = ("select",)
+
+
+@dataclass
+class Context:
+    header: Header
+    frames: Sequence[Frame]
+    interval: float  # seconds per tick
+    on_target_host: bool  # node samples describe the target's machine (not a remote target)
+    times: list[float]
+    observer_cores: list[float]  # the load driver's and bottlenecktop's own CPU per frame, cores
+    stacks: list[StackWindow | None]  # the target's stack window covering each frame
+    pressured: list[bool | None]  # the load pushed the target past easy (None: no load in the frame)
+    _shares: dict[int, dict[str, float]] = field(default_factory=dict)
+
+    def ncpu(self, frame: Frame) -> int:
+        if frame.node is not None and frame.node.cpu.ncpu > 0:
+            return frame.node.cpu.ncpu
+        return max(self.header.cpu_count, 1)
+
+    def node_util(self, i: int) -> float | None:
+        """Busy % of the CPU left to everything but the observer (driver and bottlenecktop), 0..100."""
+        frame = self.frames[i]
+        if frame.node is None:
+            return None
+        cpu = frame.node.cpu
+        ncpu = self.ncpu(frame)
+        cap = min(float(ncpu), cpu.quota_cores) if cpu.quota_cores else float(ncpu)
+        room = cap - self.observer_cores[i]
+        if room < 0.25:  # the observer took the whole box: the load-driver rule tells it
+            return None
+        return min(100.0, max(0.0, (cpu.busy_pct / 100 * ncpu - self.observer_cores[i]) / room * 100))
+
+    def wait_shares(self, window: StackWindow) -> dict[str, float]:
+        """Share of the target's thread samples in each wait class (and "running"), 0..1.
+
+        Threads that mostly sit in an idle wait (an accept loop) are left out: they wait by design.
+        """
+        key = id(window)
+        cached = self._shares.get(key)
+        if cached is not None:
+            return cached
+        total = 0.0
+        acc: dict[str, float] = {}
+        for th in window.threads:
+            if th.samples <= 0 or sum(th.waits.get(c, 0.0) for c in IDLE_WAITS) >= 50:
+                continue
+            total += th.samples
+            acc["running"] = acc.get("running", 0.0) + th.samples * th.running_pct / 100
+            for cls, pct in th.waits.items():
+                acc[cls] = acc.get(cls, 0.0) + th.samples * pct / 100
+        shares = {cls: v / total for cls, v in acc.items()} if total > 0 else {}
+        self._shares[key] = shares
+        return shares
+
+    def target_stacks(self, i: int) -> StackWindow | None:
+        """The covering stack window when it belongs to the frame's target."""
+        window = self.stacks[i]
+        target = self.frames[i].target
+        if window is None or window.error or (target is not None and window.pid != target.pid):
+            return None
+        return window
+
+
+def observer_cores(header: Header, frame: Frame) -> float:
+    """CPU of the load driver plus bottlenecktop itself in this frame, cores (both run on this box)."""
+    driver = 0.0
+    if frame.driver is not None and frame.driver.alive:
+        driver = frame.driver.cpu_pct
+    elif frame.load is not None:
+        driver = frame.load.driver_cpu_pct
+    own = frame.self_proc.cpu_pct if frame.self_proc is not None and frame.self_proc.alive else 0.0
+    same = header.driver_pid is not None and header.driver_pid == header.self_pid
+    return (max(driver, own) if same else driver + own) / 100
+
+
+def cover_stacks(frames: Sequence[Frame], interval: float) -> list[StackWindow | None]:
+    """For each frame, the stack window whose span holds it, else the last closed one if it is recent."""
+    windows = [f.stacks for f in frames if f.stacks is not None]
+    out: list[StackWindow | None] = []
+    k = 0
+    last: StackWindow | None = None
+    for frame in frames:
+        while k < len(windows) and windows[k].t_end < frame.t - 1e-6:
+            last = windows[k]
+            k += 1
+        if k < len(windows) and windows[k].t_start < frame.t:
+            out.append(windows[k])
+        elif last is not None and frame.t - last.t_end <= max(last.t_end - last.t_start, interval) + interval:
+            out.append(last)
+        else:
+            out.append(None)
+    return out
+
+
+def is_pressured(frame: Frame, header: Header) -> bool | None:
+    """The load in this frame pushed the target: goodput behind the offer, latency up, or errors."""
+    load = frame.load
+    if load is None or load.offered_rps <= 0:
+        return None
+    errors = sum(load.errors.values())
+    return (load.achieved_rps < 0.9 * load.offered_rps or load.p99_ms >= 0.5 * header.slo.p99_ms
+            or (load.completed > 0 and errors / load.completed >= header.slo.error_rate))
+
+
+def build_context(header: Header, frames: Sequence[Frame]) -> Context:
+    interval = header.interval if header.interval > 0 else 1.0
+    return Context(
+        header=header,
+        frames=frames,
+        interval=interval,
+        on_target_host=header.target.local,
+        times=[f.t for f in frames],
+        observer_cores=[observer_cores(header, f) for f in frames],
+        stacks=cover_stacks(frames, interval),
+        pressured=[is_pressured(f, header) for f in frames],
+    )

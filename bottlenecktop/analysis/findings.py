@@ -1,0 +1,40 @@
+"""What the analysis says: one Finding per saturated (or nearly saturated) resource, and the live status."""
+
+from __future__ import annotations
+
+import msgspec
+
+# The bottleneck vocabulary of DESIGN.md; `none` is what a verdict names when nothing is saturated.
+RESOURCES = ("cpu", "cpu-thread", "memory", "disk", "network", "accept-queue", "fds", "lock", "downstream",
+             "load-driver")
+# Findings that are told but never named as the bottleneck (not a resource that limits the rate).
+TARGET_EXIT = "target-exit"
+
+SATURATED = "saturated"
+WARNING = "warning"
+
+
+class Finding(msgspec.Struct, kw_only=True):
+    """A resource seen saturated (or close to it) over a sustained window of the timeline."""
+
+    resource: str  # one of RESOURCES, or TARGET_EXIT
+    severity: str  # SATURATED | WARNING
+    score: float  # 0..1, for ranking: saturation first, then how clear and how long
+    scope: str  # "node", "pid 4242", "pid 4242 thread MainThread", "driver pid 99"
+    evidence: list[str]  # sentences a person can check: numbers, session seconds, names
+    t_start: float  # the sustained window it was seen in, session seconds
+    t_end: float
+
+
+class LiveStatus(msgspec.Struct, kw_only=True):
+    """What the screen and the headless progress show every tick, over the recent window."""
+
+    t: float = 0.0  # session seconds of the last frame
+    phase: str = "observing"  # the driver's phase (ramping, searching, ...) or observing
+    leading: Finding | None = None  # the strongest recent finding
+    findings: list[Finding] = []  # recent findings, ranked
+    magic_rps: float | None = None  # best sustained rate so far (the confirmed one once the ramp is done), req/s
+    lower_bound: bool = False  # the driver, not the target, limited the rate so far
+    offered_rps: float | None = None  # the driver's last interval, req/s
+    achieved_rps: float | None = None
+    p99_ms: float | None = None

@@ -1,0 +1,74 @@
+"""disk: a device busy with a queue and long waits, PSI io, iowait, or the target's threads waiting in writes."""
+
+from __future__ import annotations
+
+from bottlenecktop.analysis.context import Context
+from bottlenecktop.analysis.rules.base import Rule, clamp, during
+from bottlenecktop.analysis.window import Hit, Span
+from bottlenecktop.session import Frame
+
+BUSY_WARN = 60.0  # % of the tick the device had I/O in flight
+BUSY_SAT = 90.0
+QUEUE_SAT = 1.0  # requests in flight on average
+AWAIT_SAT_MS = 20.0
+PSI_WARN = 10.0  # % of the tick
+PSI_SAT = 25.0
+IOWAIT_WARN = 20.0  # % of the node
+WAIT_WARN = 0.3  # share of the target's thread samples waiting on file I/O
+WAIT_SAT = 0.5
+
+
+def disk_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
+    values: dict[str, float] = {}
+    names: dict[str, str] = {}
+    busy = queue = await_ms = psi = iowait = 0.0
+    node = frame.node
+    if ctx.on_target_host and node is not None:
+        if node.disks:
+            name, dev = max(node.disks.items(), key=lambda kv: kv[1].busy_pct)
+            busy, queue, await_ms = dev.busy_pct, dev.queue, dev.await_ms
+            values.update(busy=busy, queue=queue, await_ms=await_ms)
+            names["device"] = name
+        psi = node.psi_io_some or 0.0
+        if node.psi_io_some is not None:
+            values["psi"] = psi
+        iowait = node.cpu.iowait
+        values["iowait"] = iowait
+    window = ctx.target_stacks(i)
+    wait = ctx.wait_shares(window).get("disk", 0.0) if window is not None else 0.0
+    if window is not None:
+        values["wait"] = wait
+        names["pid"] = str(window.pid)
+    if (busy >= BUSY_SAT and (queue >= QUEUE_SAT or await_ms >= AWAIT_SAT_MS or psi >= PSI_WARN)) \
+            or psi >= PSI_SAT or wait >= WAIT_SAT:
+        level = 2
+    elif busy >= BUSY_WARN or psi >= PSI_WARN or iowait >= IOWAIT_WARN or wait >= WAIT_WARN:
+        level = 1
+    else:
+        return None
+    strength = max(clamp((busy - BUSY_WARN) / (100 - BUSY_WARN)), clamp(psi / 50), clamp(wait))
+    scope = "node" if busy >= BUSY_WARN or psi >= PSI_WARN else f"pid {window.pid}" if window else "node"
+    return Hit(level, strength, scope, values, names)
+
+
+def disk_describe(span: Span, ctx: Context) -> list[str]:
+    out = []
+    device = span.common("device")
+    if device and span.mean("busy") > 0:
+        out.append(f"disk {device} {span.mean('busy'):.0f} % busy {during(span)}, queue {span.mean('queue'):.1f}, "
+                   f"await {span.mean('await_ms'):.1f} ms")
+    extra = []
+    if any("psi" in h.values for h in span.hits):
+        extra.append(f"PSI io some {span.mean('psi'):.0f} %")
+    if span.mean("iowait") >= 1:
+        extra.append(f"iowait {span.mean('iowait'):.0f} %")
+    if extra:
+        out.append(", ".join(extra) + ("" if out else f" {during(span)}"))
+    if span.mean("wait") > 0:
+        pid = span.common("pid")
+        out.append(f"threads of pid {pid} spent {span.mean('wait') * 100:.0f} % of their samples waiting on file "
+                   f"writes or fsync {during(span)}")
+    return out
+
+
+DISK = Rule("disk", disk_hit, disk_describe)

@@ -1,0 +1,60 @@
+"""The USE method over the timeline: every rule judged over sustained windows, the findings ranked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bottlenecktop.analysis import events
+from bottlenecktop.analysis.context import build_context
+from bottlenecktop.analysis.findings import SATURATED, WARNING, Finding
+from bottlenecktop.analysis.rules import RULES
+from bottlenecktop.analysis.window import Span, best_span, sustained_spans
+from bottlenecktop.session import Frame, Header
+
+
+def _score(span: Span, saturated: bool, specific: bool, window_s: float) -> float:
+    """0..1: saturation first, then strength, then how long it lasted; causes inside the target rank above
+    the node-wide view of the same load."""
+    coverage = min(1.0, span.duration / (3 * window_s))
+    if saturated:
+        return round(min(1.0, 0.55 + 0.25 * span.strength() + 0.1 * coverage + (0.1 if specific else 0.0)), 3)
+    return round(min(0.5, 0.15 + 0.2 * span.strength() + 0.1 * coverage + (0.05 if specific else 0.0)), 3)
+
+
+def _merge(findings: list[Finding]) -> list[Finding]:
+    """One finding per resource: the stronger one, with the other's evidence added."""
+    by_resource: dict[str, Finding] = {}
+    for f in sorted(findings, key=lambda f: -f.score):
+        kept = by_resource.get(f.resource)
+        if kept is None:
+            by_resource[f.resource] = f
+        else:
+            kept.evidence.extend(e for e in f.evidence if e not in kept.evidence)
+    return sorted(by_resource.values(), key=lambda f: (-f.score, f.resource))
+
+
+def find_findings(header: Header, frames: Sequence[Frame], window_s: float = 5.0) -> list[Finding]:
+    """Findings over the whole timeline, ranked by score (highest first).
+
+    ``window_s``: seconds a signal must hold to count; a shorter spike is never a finding.
+    """
+    if not frames:
+        return []
+    ctx = build_context(header, frames)
+    found: list[Finding] = []
+    for rule in RULES:
+        hits = [rule.hit(i, f, ctx) for i, f in enumerate(frames)]
+        span = best_span(sustained_spans(ctx.times, hits, 2, window_s, ctx.interval))
+        saturated = span is not None
+        if span is None:
+            span = best_span(sustained_spans(ctx.times, hits, 1, window_s, ctx.interval))
+        if span is None:
+            continue
+        found.append(Finding(resource=rule.resource, severity=SATURATED if saturated else WARNING,
+                             score=_score(span, saturated, rule.specific, window_s), scope=span.scope(),
+                             evidence=rule.describe(span, ctx), t_start=span.t_start, t_end=span.t_end))
+    for extra in (events.target_exit(header, frames), events.oom_kills(frames),
+                  events.driver_limited(header, frames)):
+        if extra is not None:
+            found.append(extra)
+    return _merge(found)

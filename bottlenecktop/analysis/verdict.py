@@ -1,0 +1,139 @@
+"""The verdict (schema bottlenecktop.verdict/1) over a whole timeline, and the cheap live status per tick."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from bottlenecktop.analysis.capacity import ceilings, cost_per_request, plan
+from bottlenecktop.analysis.findings import RESOURCES, SATURATED, TARGET_EXIT, Finding, LiveStatus
+from bottlenecktop.analysis.knee import Magic, find_knee, magic_number, overload, steps_of, within_slo
+from bottlenecktop.analysis.use import find_findings
+from bottlenecktop.session import Frame, Header
+from probes.samples import StepResult
+
+SCHEMA = "bottlenecktop.verdict/1"
+WINDOW_S = 5.0  # seconds a signal must hold to count
+# Ramp endings that mean the target hit a limit (rather than a cap, the clock, or a person stopping it).
+LIMIT_REASONS = ("p99", "errors", "achieved")
+
+
+def _r(x: float | None, digits: int = 1) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def _choose(findings: list[Finding], magic: Magic, hit_limit: bool) -> tuple[Finding | None, float]:
+    """The primary bottleneck and a confidence 0..1 from how clear its signal is against the runner-up."""
+    ranked = [f for f in findings if f.resource in RESOURCES]
+    if magic.driver_limited:
+        lead = next((f for f in ranked if f.resource == "load-driver"), None)
+        if lead is not None:
+            ranked = [lead] + [f for f in ranked if f is not lead]
+    saturated = [f for f in ranked if f.severity == SATURATED]
+    if saturated:
+        lead, damp = saturated[0], 1.0
+    elif hit_limit and ranked:  # the ramp stopped on something: the strongest warning, said with less weight
+        lead, damp = ranked[0], 0.5
+    else:
+        return None, 0.0
+    runner = max((f.score for f in ranked if f is not lead), default=0.0)
+    separation = min(1.0, max(0.0, lead.score - runner) / 0.3)
+    return lead, round(min(1.0, lead.score * (0.6 + 0.4 * separation)) * damp, 2)
+
+
+def _step_row(s: StepResult) -> dict[str, Any]:
+    return {"offered_rps": _r(s.offered_rps), "achieved_rps": _r(s.achieved_rps), "p50_ms": _r(s.p50_ms, 2),
+            "p99_ms": _r(s.p99_ms, 2), "error_rate": _r(s.error_rate, 4), "step": s.step, "phase": s.phase,
+            "sustained": s.sustained, "reason": s.reason, "t_start": _r(s.t_start), "t_end": _r(s.t_end)}
+
+
+def _target(header: Header, frames: Sequence[Frame]) -> dict[str, Any]:
+    pid = header.target.pid
+    if pid is None:
+        pid = next((f.target.pid for f in frames if f.target is not None), None)
+    return {"url": header.target.url, "pid": pid}
+
+
+def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None = None,
+                  goal_rps: float | None = None) -> dict[str, Any]:
+    """The verdict dict, schema bottlenecktop.verdict/1 (DESIGN.md) plus added fields: knee, cost per
+    request, overload behaviour, the capacity plan for ``goal_rps`` (req/s), the target's exit."""
+    slo = header.slo
+    steps = steps_of(frames)
+    findings = find_findings(header, frames, WINDOW_S)
+    magic = magic_number(frames, slo)
+    knee = find_knee(steps)
+    hit_limit = magic.reason in LIMIT_REASONS or any(not s.sustained for s in steps)
+    lead, confidence = _choose(findings, magic, hit_limit)
+    duration = frames[-1].t - frames[0].t + header.interval if frames else 0.0
+    bottleneck: dict[str, Any]
+    if lead is not None:
+        bottleneck = {"resource": lead.resource, "scope": lead.scope, "confidence": confidence,
+                      "evidence": list(lead.evidence)}
+    else:
+        said = (f"no resource stayed saturated for {WINDOW_S:.0f} s or more in the {duration:.0f} s observed"
+                if frames else "no frames were recorded")
+        if magic.lower_bound and magic.rps:
+            said += f"; the ramp ended ({magic.reason}) before the target showed a limit"
+        bottleneck = {"resource": "none", "scope": "node", "confidence": 0.5 if duration >= 3 * WINDOW_S else 0.2,
+                      "evidence": [said]}
+        if not frames:
+            bottleneck["confidence"] = 0.0
+    cost_step = knee or magic.step or max((s for s in steps if within_slo(s, slo)),
+                                          key=lambda s: s.achieved_rps, default=None)
+    cost = cost_per_request(header, frames, cost_step, steps[0] if steps else None) if cost_step else None
+    exited = next((f for f in findings if f.resource == TARGET_EXIT), None)
+    verdict: dict[str, Any] = {
+        "schema": SCHEMA,
+        "target": _target(header, frames),
+        "capacity": {"max_sustainable_rps": _r(magic.rps), "p99_ms_at_max": _r(magic.p99_ms, 2),
+                     "error_rate_at_max": _r(magic.error_rate, 4),
+                     "slo": {"p99_ms": slo.p99_ms, "error_rate": slo.error_rate},
+                     "confirmed": magic.confirmed, "driver_limited": magic.driver_limited,
+                     "lower_bound": magic.lower_bound, "ramp_end_reason": magic.reason},
+        "bottleneck": bottleneck,
+        "findings": [{"resource": f.resource, "severity": f.severity, "evidence": list(f.evidence),
+                      "scope": f.scope, "score": f.score, "t_start": _r(f.t_start), "t_end": _r(f.t_end)}
+                     for f in findings],
+        "steps": [_step_row(s) for s in steps],
+        "recording": recording,
+        "knee": None if knee is None else {"achieved_rps": _r(knee.achieved_rps), "offered_rps": _r(knee.offered_rps),
+                                           "p99_ms": _r(knee.p99_ms, 2), "step": knee.step, "t": _r(knee.t_end)},
+        "overload": overload(steps, magic, knee),
+        "cost_per_request": cost,
+        "target_exit": None if exited is None else {"t": _r(exited.t_start), "evidence": exited.evidence[0]},
+        "mode": header.mode,
+        "duration_s": _r(duration),
+        "window_s": WINDOW_S,
+    }
+    if goal_rps is not None:
+        verdict["plan"] = plan(goal_rps, magic.rps, bottleneck["resource"],
+                               ceilings(header, frames, cost or {}), magic.lower_bound)
+    return verdict
+
+
+def live_status(header: Header, frames: Sequence[Frame], window_s: float = WINDOW_S) -> LiveStatus:
+    """The recent picture, cheap enough for every tick: findings over the last few windows, the magic number
+    so far (req/s), the driver's phase and last rates."""
+    if not frames:
+        return LiveStatus(phase="observing" if header.mode in ("observe", "attach") else "starting")
+    interval = header.interval if header.interval > 0 else 1.0
+    recent = frames[-max(3, math.ceil(3 * window_s / interval)):]
+    findings = find_findings(header, recent, window_s)
+    load = next((f.load for f in reversed(recent) if f.load is not None), None)
+    outcome = next((f.outcome for f in reversed(frames) if f.outcome is not None), None)
+    if outcome is not None:
+        magic, lower = outcome.max_sustainable_rps, outcome.driver_limited
+    else:
+        good = [f.step.achieved_rps for f in frames if f.step is not None and within_slo(f.step, header.slo)]
+        magic, lower = (max(good) if good else None), False
+    ranked = [f for f in findings if f.resource != TARGET_EXIT] or findings
+    leading = ranked[0] if ranked else None
+    if leading is not None and leading.resource == "load-driver" and leading.severity == SATURATED:
+        lower = True
+    phase = "done" if outcome is not None else load.phase if load is not None else (
+        "observing" if header.mode in ("observe", "attach") else "starting")
+    return LiveStatus(t=frames[-1].t, phase=phase, leading=leading, findings=findings, magic_rps=magic,
+                      lower_bound=lower, offered_rps=load.offered_rps if load else None,
+                      achieved_rps=load.achieved_rps if load else None, p99_ms=load.p99_ms if load else None)
