@@ -1,0 +1,366 @@
+"""The fast engine: keep-alive HTTP/1.1 over asyncio Protocols (on uvloop), responses parsed by httptools.
+
+One request at a time per connection (no pipelining), at most ``max_connections`` connections. Requests that
+find no idle connection wait in a FIFO while new connections open; their latency still counts from the time
+they were meant to leave, so a slow target shows as latency (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import ssl
+import time
+from collections import deque
+
+import httptools
+
+from probes.load_stats import Tally
+from probes.load_target import Target
+
+# A request leaving more than this after its intended time was not sent on time (the driver fell behind).
+LATE_S = 0.020
+# In the closed model, a failed request is retried after this pause so that a dead target is not hammered.
+CLOSED_ERROR_PAUSE_S = 0.010
+
+
+def status_class(status: int) -> str:
+    return "http_5xx" if status >= 500 else "http_4xx"
+
+
+def classify_connect_error(exc: BaseException, target: Target, timeout: float) -> tuple[str, str]:
+    """Map a failed connect to (ERROR_CLASSES name, one line for a person)."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused", f"connection refused at {target.where}"
+    if isinstance(exc, socket.gaierror):
+        if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5)):
+            return "other", f"unknown host {target.host}"
+        return "other", f"cannot resolve {target.host}: {exc.strerror or exc}"
+    if isinstance(exc, ssl.SSLError):
+        return "other", f"TLS handshake failed with {target.where}: {exc.reason or exc}"
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return "timeout", f"connect to {target.where} timed out after {timeout:g} s"
+    if isinstance(exc, ConnectionResetError | ConnectionAbortedError | BrokenPipeError):
+        if target.tls:
+            return "reset", f"TLS handshake failed with {target.where}: connection reset"
+        return "reset", f"connection reset by {target.where}"
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            return "other", "the driver ran out of file descriptors (raise ulimit -n or lower max connections)"
+        return "other", f"cannot connect to {target.where}: {exc.strerror or exc}"
+    return "other", f"cannot connect to {target.where}: {type(exc).__name__}: {exc}"
+
+
+def classify_lost(exc: BaseException | None) -> str:
+    """The class of a request whose connection ended before the response did."""
+    if exc is None or isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return "reset"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    return "other"
+
+
+class _Conn(asyncio.Protocol):
+    """One keep-alive connection; carries at most one request."""
+
+    __slots__ = ("busy", "engine", "intended", "parser", "sent_at", "transport")
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.busy = False
+        self.intended = 0.0
+        self.sent_at = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.engine.iv.bytes_in += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.engine.broken(self, "other", "the target sent a response that is not HTTP/1.1")
+
+    def on_message_complete(self) -> None:
+        self.engine.finished(self, self.parser.get_status_code(), self.parser.should_keep_alive())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.engine.lost(self, exc)
+
+
+class Engine:
+    """Sends requests, counts what comes back into ``iv`` (this second) and ``st`` (the judged step window)."""
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        timeout: float = 5.0,
+        max_connections: int = 256,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.target = target
+        self.request = target.request
+        self.timeout = timeout
+        self.max_connections = max(1, max_connections)
+        self.ssl_context = ssl_context
+        now = time.monotonic()
+        self.iv = Tally(now)
+        self.st = Tally(now)
+        self.conns: set[_Conn] = set()
+        self.idle: list[_Conn] = []
+        self.queue: deque[float] = deque()  # intended send times waiting for a connection
+        self.connecting = 0
+        self.busy = 0
+        self.closed_n = 0  # closed model: requests kept outstanding (0: open model)
+        self.events: list[str] = []  # new one-line messages for a person, drained by the caller
+        self._seen: set[str] = set()
+        self._closing = False
+
+    # --- what the pacer and the controller call
+
+    @property
+    def in_flight(self) -> int:
+        return self.busy + len(self.queue)
+
+    def submit(self, intended: float, now: float) -> None:
+        """One request meant to leave at ``intended`` (time.monotonic()); ``now`` is the time it is handed over."""
+        iv, st = self.iv, self.st
+        iv.offered += 1
+        st.offered += 1
+        lag = now - intended
+        if lag > LATE_S:
+            iv.late += 1
+            st.late += 1
+        lag_us = int(lag * 1e6)
+        iv.lag.append(lag_us)
+        st.lag.append(lag_us)
+        if self.idle:
+            self._send(self.idle.pop(), intended, now)
+        else:
+            self.queue.append(intended)
+            self._open_more()
+
+    def set_concurrency(self, n: int) -> None:
+        """Closed model: keep ``n`` requests outstanding, each sent as soon as the previous one ends."""
+        self.closed_n = max(0, n)
+        now = time.monotonic()
+        for _ in range(self.closed_n - self.in_flight):
+            self.submit(now, now)
+
+    def sweep(self, now: float) -> None:
+        """Time out requests older than the timeout: those on the wire and those still waiting for a connection."""
+        limit = self.timeout
+        for conn in list(self.conns):
+            if conn.busy and now - conn.sent_at > limit:
+                self._fail(conn, "timeout")
+                if conn.transport is not None:
+                    conn.transport.abort()
+        queue = self.queue
+        while queue and now - queue[0] > limit:
+            queue.popleft()
+            self.iv.fail("timeout")
+            self.st.fail("timeout")
+
+    def outstanding_ages_us(self, now: float) -> list[int]:
+        """How long each unfinished request has waited so far, from its intended time, in microseconds."""
+        ages = [int((now - c.intended) * 1e6) for c in self.conns if c.busy]
+        ages.extend(int((now - t) * 1e6) for t in self.queue)
+        return ages
+
+    def drop_queue(self) -> None:
+        """Forget requests that never left (used when the ramp backs off or stops); they count nowhere."""
+        self.queue.clear()
+
+    def take_events(self) -> list[str]:
+        events, self.events = self.events, []
+        return events
+
+    def close(self) -> None:
+        self._closing = True
+        self.closed_n = 0
+        self.queue.clear()
+        for conn in list(self.conns):
+            if conn.transport is not None:
+                conn.transport.abort()
+        self.conns.clear()
+        self.idle.clear()
+
+    # --- the hot path
+
+    def _send(self, conn: _Conn, intended: float, now: float) -> None:
+        conn.intended = intended
+        conn.sent_at = now
+        conn.busy = True
+        self.busy += 1
+        self.iv.sent += 1
+        self.st.sent += 1
+        conn.transport.write(self.request)  # type: ignore[union-attr]
+
+    def finished(self, conn: _Conn, status: int, keep_alive: bool) -> None:
+        if not conn.busy:  # a response nobody asked for (after a timeout): ignore it
+            return
+        now = time.monotonic()
+        conn.busy = False
+        self.busy -= 1
+        lat = int((now - conn.intended) * 1e6)
+        svc = int((now - conn.sent_at) * 1e6)
+        for tally in (self.iv, self.st):
+            tally.completed += 1
+            tally.lat.append(lat)
+            tally.svc.append(svc)
+            if status < 400:
+                tally.ok += 1
+            else:
+                cls = status_class(status)
+                tally.errors[cls] = tally.errors.get(cls, 0) + 1
+        if keep_alive:
+            self._next(conn, now)
+        else:
+            self._forget(conn)
+            if conn.transport is not None:
+                conn.transport.close()
+            self._refill(now)
+
+    def _next(self, conn: _Conn, now: float) -> None:
+        """Give a free connection the oldest waiting request, or a new one in the closed model, or park it."""
+        queue = self.queue
+        if queue:
+            self._send(conn, queue.popleft(), now)
+        elif self.busy < self.closed_n:
+            self.iv.offered += 1
+            self.st.offered += 1
+            self._send(conn, now, now)
+        else:
+            self.idle.append(conn)
+
+    def _refill(self, now: float) -> None:
+        if self._closing:
+            return
+        if self.closed_n and self.in_flight < self.closed_n:
+            self.submit(now, now)
+        else:
+            self._open_more()
+
+    # --- connections
+
+    def _open_more(self) -> None:
+        if self._closing:
+            return
+        while self.connecting < len(self.queue) and len(self.conns) + self.connecting < self.max_connections:
+            self.connecting += 1
+            asyncio.get_running_loop().create_task(self._connect())
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        target = self.target
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: _Conn(self),
+                    target.host,
+                    target.port,
+                    ssl=self.ssl_context if target.tls else None,
+                    server_hostname=target.host if target.tls else None,
+                ),
+                self.timeout,
+            )
+        except Exception as exc:
+            self.connecting -= 1
+            cls, message = classify_connect_error(exc, target, self.timeout)
+            self.note(message)
+            if self.queue and not self._closing:
+                self.queue.popleft()
+                self.iv.fail(cls)
+                self.st.fail(cls)
+            if self.closed_n:
+                loop.call_later(CLOSED_ERROR_PAUSE_S, self._refill, time.monotonic())
+            else:
+                self._open_more()
+            return
+        self.connecting -= 1
+        if self._closing:
+            conn.transport.abort()  # type: ignore[union-attr]
+            return
+        self.conns.add(conn)
+        self._next(conn, time.monotonic())
+
+    def _forget(self, conn: _Conn) -> None:
+        self.conns.discard(conn)
+        if conn in self.idle:
+            self.idle.remove(conn)
+
+    def _fail(self, conn: _Conn, error_class: str) -> None:
+        if conn.busy:
+            conn.busy = False
+            self.busy -= 1
+            self.iv.fail(error_class)
+            self.st.fail(error_class)
+
+    def broken(self, conn: _Conn, error_class: str, message: str) -> None:
+        self.note(message)
+        self._fail(conn, error_class)
+        if conn.transport is not None:
+            conn.transport.abort()
+
+    def lost(self, conn: _Conn, exc: Exception | None) -> None:
+        self._forget(conn)
+        if conn.busy:
+            self._fail(conn, classify_lost(exc))
+            if exc is None:
+                self.note(f"{self.target.where} closed a connection with a request outstanding")
+            else:
+                self.note(f"connection to {self.target.where} lost: {exc}")
+        if self._closing:
+            return
+        now = time.monotonic()
+        if self.closed_n:
+            asyncio.get_running_loop().call_later(CLOSED_ERROR_PAUSE_S, self._refill, now)
+        else:
+            self._open_more()
+
+    def note(self, message: str) -> None:
+        if message not in self._seen:
+            self._seen.add(message)
+            self.events.append(message)
+
+
+class Pacer:
+    """The open-model schedule: request i of a rate segment is meant to leave at ``base + i / rate``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.rate = 0.0
+        self._base = time.monotonic()
+        self._n = 0
+        self._stop = False
+
+    def set_rate(self, rate: float) -> None:
+        """Start a new constant-rate segment now (requests per second; 0 pauses)."""
+        self.rate = max(0.0, rate)
+        self._base = time.monotonic()
+        self._n = 0
+
+    def stop(self) -> None:
+        self._stop = True
+
+    async def run(self) -> None:
+        engine = self.engine
+        monotonic = time.monotonic
+        while not self._stop:
+            rate = self.rate
+            if rate <= 0.0:
+                await asyncio.sleep(0.02)
+                continue
+            now = monotonic()
+            due = int((now - self._base) * rate) + 1
+            base = self._base
+            while self._n < due:
+                engine.submit(base + self._n / rate, now)
+                self._n += 1
+            delay = base + self._n / rate - monotonic()
+            # Short sleeps keep a rate change prompt; sleep(0) still lets responses in between batches.
+            await asyncio.sleep(min(max(delay, 0.0), 0.02))
