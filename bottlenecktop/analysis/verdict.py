@@ -20,7 +20,7 @@ LIMIT_REASONS = ("p99", "errors", "achieved")
 
 
 def _r(x: float | None, digits: int = 1) -> float | None:
-    return None if x is None else round(x, digits)
+    return None if x is None else round(float(x), digits)
 
 
 def _choose(findings: list[Finding], magic: Magic, hit_limit: bool) -> tuple[Finding | None, float]:
