@@ -3,8 +3,10 @@ itself after a bounded time so that a failed test never leaves it behind."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,8 +84,11 @@ time.sleep(float(sys.argv[1]))
 
 @contextmanager
 def child(script: str, seconds: float = 10.0) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
-    """Start SCRIPT (which ends after SECONDS), wait for its 'ready' line; yield (process, ready words)."""
-    proc = subprocess.Popen([sys.executable, "-c", script, str(seconds)], stdout=subprocess.PIPE, text=True)
+    """Start SCRIPT (which ends after SECONDS), wait for its 'ready' line; yield (process, ready words).
+    The script runs from a file, as a real server does, so that py-spy's frames point to source lines."""
+    with tempfile.NamedTemporaryFile("w", suffix="_child.py", delete=False) as f:
+        f.write(script)
+    proc = subprocess.Popen([sys.executable, f.name, str(seconds)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # the child prints 'ready' within a second or exits (EOF)
@@ -95,6 +100,7 @@ def child(script: str, seconds: float = 10.0) -> Iterator[tuple[subprocess.Popen
         proc.wait(timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
+        os.unlink(f.name)
 
 
 def wait_until(predicate: object, timeout: float = 5.0, step: float = 0.05) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 
 import pytest
 
@@ -65,10 +65,8 @@ def test_tiny_backlog_overflows_and_shows_accept_queue() -> None:
             for _ in range(20):  # a burst of connects that nobody accepts
                 c = socket.socket()
                 c.setblocking(False)
-                try:
+                with suppress(BlockingIOError):
                     c.connect(("127.0.0.1", port))
-                except BlockingIOError:
-                    pass
                 clients.append(c)
             time.sleep(0.3)
             s = probe.sample()

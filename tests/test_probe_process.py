@@ -61,7 +61,7 @@ def test_bad_pid_raises_process_not_found() -> None:
 def test_children_are_included() -> None:
     script = ("import subprocess, sys, time; c = subprocess.Popen([sys.executable, '-c', "
               "'import time\\nx=0\\nd=time.monotonic()+float(4)\\nwhile time.monotonic()<d: x+=1']);"
-              "print('ready', c.pid, flush=True); c.wait()")
+              "print('ready', c.pid, flush=True); c.wait()\n")
     with child(script, seconds=4.0) as (proc, words):
         probe = ProcessProbe(proc.pid, include_children=True)
         probe.sample()
