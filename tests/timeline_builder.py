@@ -162,8 +162,8 @@ class TimelineBuilder:
         self.ticks(seconds, load=sample, **parts)
         result = StepResult(step=self._step, phase=phase, t_start=t_start, t_end=self.t, offered_rps=offered,
                             achieved_rps=got, p50_ms=p50, p90_ms=p99 * 0.8, p99_ms=p99, max_ms=p99 * 1.5,
-                            error_rate=error_rate, errors={k: v * seconds for k, v in errs.items()}, sustained=sustained,
-                            reason=reason, driver_cpu_pct=driver_cpu, late=late * seconds)
+                            error_rate=error_rate, errors={k: v * seconds for k, v in errs.items()},
+                            sustained=sustained, reason=reason, driver_cpu_pct=driver_cpu, late=late * seconds)
         self.frames[-1].step = result
         self._step += 1
         return result

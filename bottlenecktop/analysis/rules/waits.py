@@ -16,12 +16,17 @@ IDLE_DISK = 60.0  # % busy
 # Frames that show a thread calling out to another service, as opposed to reading its own client's request.
 CLIENT_MARKS = ("http/client.py", "client.py", "getresponse", "urlopen", "create_connection", "urllib3",
                 "requests/", "httpx", "aiohttp", "psycopg", "redis", "pymysql", "grpc")
-CLIENT_SHARE = 30.0  # % of samples with such a frame on the stack
+CLIENT_WARN = 30.0  # % of samples with such a frame on the stack
+CLIENT_SAT = 50.0  # most thread time inside calls to another service: that service sets the pace
+THREAD_PINNED = 85.0  # % of one core: a thread this busy is busy hardware, whatever the others wait on
 
 
 def _hardware_idle(i: int, frame: Frame, ctx: Context) -> bool:
     util = ctx.node_util(i)
     if util is not None and util >= IDLE_CPU:
+        return False
+    target = frame.target
+    if target is not None and any(t.cpu_pct >= THREAD_PINNED for t in target.threads):
         return False
     node = frame.node
     return node is None or all(d.busy_pct < IDLE_DISK for d in node.disks.values())
@@ -66,12 +71,14 @@ def downstream_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
         return None
     window, share = found
     client = _client_share(window)
-    # An idle keep-alive handler also waits in a socket read (for its client's next request): without a
-    # client call on the stack, only a load that is pushing the target makes socket waits a bottleneck.
-    pressured = ctx.pressured[i]
-    if client < CLIENT_SHARE and pressured is False:
+    # An idle keep-alive handler also waits in a socket read (for its client's next request). So socket waits
+    # count as saturation only with most samples inside a client call, or while the load pushes the target.
+    if share >= WAIT_SAT and (client >= CLIENT_SAT or ctx.pressured[i] is True):
+        level = 2
+    elif client >= CLIENT_WARN:
+        level = 1
+    else:
         return None
-    level = 2 if share >= WAIT_SAT and (client >= CLIENT_SHARE or pressured) else 1
     util = ctx.node_util(i) or 0.0
     return Hit(level, clamp(share), f"pid {window.pid}", {"share": share, "util": util, "client": client},
                {"where": _top_wait(window, "socket")})
@@ -92,7 +99,7 @@ def lock_describe(span: Span, ctx: Context) -> list[str]:
 
 def downstream_describe(span: Span, ctx: Context) -> list[str]:
     out = _describe(span, ctx, "on socket reads or connects")
-    if span.mean("client") >= CLIENT_SHARE:
+    if span.mean("client") >= CLIENT_WARN:
         out.append(f"{span.mean('client'):.0f} % of samples are inside a call to another service")
     return out
 
