@@ -39,7 +39,7 @@ from tui.widgets.verdict_bar import VerdictBar
 MIN_WIDTH, MIN_HEIGHT = 60, 16  # below this the panels cannot say anything readable
 WINDOW_S = 300.0  # seconds of history the plots show
 MODES = ("live", "replay", "compare")
-LIVE_ACTIONS = {"pause", "hold", "raise_rate", "lower_rate", "stop", "mark"}
+RAMP_ACTIONS = {"pause", "hold", "raise_rate", "lower_rate", "stop"}  # need a load driver
 REPLAY_ACTIONS = {"tick_back", "tick_forward", "prev_step", "next_step", "knee", "next_mark", "prev_mark",
                   "home", "end"}
 PANELS = {"1": "load", "2": "resources", "3": "stacks", "4": "process"}
@@ -201,6 +201,7 @@ class BottleneckApp(App[int]):
                 widget = self.query_one(f"#{panel}")
                 widget.display = self._visible(panel, frames)
             load = self.query_one(LoadPlot)
+            load.show_x = not self.query_one(ResourcePlot).display  # the plots share one time axis
             if load.display:
                 load.redraw(shown, x0, x1)
             resources = self.query_one(ResourcePlot)
@@ -239,12 +240,15 @@ class BottleneckApp(App[int]):
     # ---- commands to the run ------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide what does not apply: run commands without a live controller, cursor keys outside replay."""
-        if action in LIVE_ACTIONS:
-            return self.mode == "live" and self.controller is not None
+        live = self.mode == "live" and self.controller is not None
+        if action in RAMP_ACTIONS:
+            return live and self.session.header.mode in ("ramp", "demo")
+        if action == "mark":
+            return live
         if action in REPLAY_ACTIONS:
             return self.mode == "replay"
         if action == "attach":
-            return self.mode == "live" and self.controller is not None and self.query_one(TopProcs).display
+            return live and self.query_one(TopProcs).display
         return True
 
     def send(self, name: str, value: float | str | None = None) -> None:
@@ -313,12 +317,13 @@ class BottleneckApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        if self.mode == "live" and self.controller is not None:
+        if self.check_action("pause", ()):
             yield SystemCommand("Pause or resume the ramp", "p", self.action_pause)
             yield SystemCommand("Hold the current rate", "h", self.action_hold)
             yield SystemCommand("Raise the rate", "+", self.action_raise_rate)
             yield SystemCommand("Lower the rate", "-", self.action_lower_rate)
             yield SystemCommand("Stop the ramp", "s", self.action_stop)
+        if self.check_action("mark", ()):
             yield SystemCommand("Mark an event", "m", self.action_mark)
         for key, panel in PANELS.items():
             yield SystemCommand(f"Show or hide the {panel} panel", key,
@@ -351,7 +356,8 @@ class BottleneckApp(App[int]):
 
     def action_knee(self) -> None:
         if self.cursor:
-            self._move(self.cursor.jump_knee(_verdict_knee(self.session.verdict)))
+            knee_t = _verdict_knee_t(self.session.verdict)
+            self._move(self.cursor.jump_to(knee_t) if knee_t is not None else self.cursor.jump_knee())
 
     def action_next_mark(self) -> None:
         if self.cursor:
@@ -372,13 +378,11 @@ class BottleneckApp(App[int]):
             self._move()
 
 
-def _verdict_knee(verdict: dict[str, object] | None) -> float | None:
-    """The knee's rate (req/s) from the verdict's added ``knee`` field, when the analysis provides one."""
+def _verdict_knee_t(verdict: dict[str, object] | None) -> float | None:
+    """Session seconds of the knee from the verdict's ``knee`` field, when the analysis provides one."""
     knee = (verdict or {}).get("knee")
-    if isinstance(knee, dict):
-        rps = knee.get("rps", knee.get("offered_rps"))
-        return float(rps) if isinstance(rps, int | float) else None
-    return float(knee) if isinstance(knee, int | float) else None
+    t = knee.get("t") if isinstance(knee, dict) else None
+    return float(t) if isinstance(t, int | float) else None
 
 
 def _latest_stacks(frames: Sequence[Frame]) -> StackWindow | None:

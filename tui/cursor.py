@@ -61,6 +61,14 @@ class TimeCursor:
         """To the next (or previous) mark a person set."""
         return self._jump([f.t for f in self.frames if f.marks], forward)
 
+    def jump_to(self, t: float) -> bool:
+        """To the first frame at or after ``t`` session seconds (the last frame when none)."""
+        if not self.frames:
+            return False
+        frame_times = [f.t for f in self.frames]
+        self.index = min(len(self.frames) - 1, bisect.bisect_left(frame_times, t))
+        return True
+
     def jump_knee(self, knee_rps: float | None = None) -> bool:
         """To the end of the last sustained step (the knee), or of the step nearest ``knee_rps`` when given."""
         steps = [f.step for f in self.frames if f.step is not None]

@@ -10,12 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bottlenecktop.analysis import verdict as analysis
 from bottlenecktop.session import Frame, Header
-
-try:  # the analysis is written in parallel; the bar still shows phase and magic number without it
-    from bottlenecktop.analysis.verdict import live_status as _live_status
-except ImportError:  # pragma: no cover - depends on what has landed
-    _live_status = None
 
 
 @dataclass(frozen=True)
@@ -26,19 +22,15 @@ class BarStatus:
     phase: str  # ramping | searching | confirming | holding | paused | done | observing
     final: bool = False  # from session.verdict
     resource: str | None = None  # the leading resource (DESIGN.md name), which the resource plot brings out
-
-
-def _first(obj: object, *names: str) -> Any:
-    for name in names:
-        value = getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None
+    lower_bound: bool = False  # the driver was the limit: the magic number is at least this
 
 
 def _finding_text(resource: str, severity: str, scope: str, evidence: Sequence[str]) -> str:
-    head = f"{resource} {severity}" + (f" · {scope}" if scope else "")
-    return head + (f": {evidence[0]}" if evidence else "")
+    # The evidence names the scope already ("thread MainThread of pid 4242 at 99 %..."): on 80 columns every
+    # cell goes to it.
+    if evidence:
+        return f"{resource} {severity}: {evidence[0]}"
+    return f"{resource} {severity}" + (f" · {scope}" if scope else "")
 
 
 def _exit_event(frames: Sequence[Frame]) -> str | None:
@@ -50,14 +42,6 @@ def _exit_event(frames: Sequence[Frame]) -> str | None:
         if frame.target is not None and not frame.target.alive:
             return f"target pid {frame.target.pid} exited at {frame.t:.0f} s"
     return None
-
-
-def _fallback_magic(frames: Sequence[Frame]) -> float | None:
-    for frame in reversed(frames):
-        if frame.outcome is not None:
-            return frame.outcome.max_sustainable_rps
-    best = [f.step.achieved_rps for f in frames if f.step is not None and f.step.sustained]
-    return max(best) if best else None
 
 
 def bar_status(header: Header, frames: Sequence[Frame], verdict: dict[str, Any] | None = None) -> BarStatus:
@@ -77,21 +61,18 @@ def bar_status(header: Header, frames: Sequence[Frame], verdict: dict[str, Any] 
         return BarStatus("exited" if exited else "final", text, capacity.get("max_sustainable_rps"), "done",
                          final=True, resource=None if name == "none" else name)
     magic: float | None = None
-    text, severity = "", "ok"
+    text, severity, lower_bound = "", "ok", False
     resource: str | None = None
-    if _live_status is not None and frames:
-        live = _live_status(header, frames)
-        magic = _first(live, "magic_rps", "max_sustainable_rps", "magic_number")
-        phase = _first(live, "phase") or phase
-        leading = _first(live, "leading", "finding", "leading_finding")
+    if frames:
+        live = analysis.live_status(header, frames)
+        magic, phase, lower_bound = live.magic_rps, live.phase or phase, live.lower_bound
+        leading = live.leading
         if leading is not None:
-            severity = str(getattr(leading, "severity", "warning"))
-            resource = str(leading.resource)
-            text = _finding_text(str(leading.resource), severity, str(getattr(leading, "scope", "")),
-                                 list(getattr(leading, "evidence", []) or []))
-    if magic is None:
-        magic = _fallback_magic(frames)
+            resource = leading.resource
+            severity = "exited" if resource == "target-exit" else leading.severity
+            text = _finding_text(resource, leading.severity, leading.scope, leading.evidence)
     if exited:
-        return BarStatus("exited", exited + (f" · {text}" if text else ""), magic, phase, resource=resource)
-    return BarStatus(severity, text, magic, phase, resource=resource)
+        return BarStatus("exited", exited + (f" · {text}" if text else ""), magic, phase, resource=resource,
+                         lower_bound=lower_bound)
+    return BarStatus(severity, text, magic, phase, resource=resource, lower_bound=lower_bound)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bottlenecktop.session import Frame
+from tui import palette as pal
 from tui.series import errors_per_s, extract, mark_times, step_starts
 from tui.widgets.time_plot import TimePlot
 
@@ -22,23 +23,31 @@ class LoadPlot(TimePlot):
         p99 = extract(frames, "p99", lambda f: None if f.load is None else f.load.p99_ms)
         errors = extract(frames, "errors", errors_per_s)
         for t in step_starts(frames):
-            plt.vline(t, "gray")
+            plt.vline(t, pal.STEP)
         for t, _label in mark_times(frames):
-            plt.vline(t, "magenta")
-        self.line(offered, "gray")
-        self.line(achieved, "green")
-        self.line(p50, "cyan", yside="right")
-        self.line(p99, "orange", peak=True, yside="right")
+            plt.vline(t, pal.MARK)
+        self.line(offered, pal.OFFERED)
+        self.line(achieved, pal.ACHIEVED)
+        self.line(p50, pal.P50, yside="right")
+        self.line(p99, pal.P99, peak=True, yside="right")
         if any(errors.ys):
             points = [(x, y) for x, y in zip(errors.xs, errors.ys, strict=True) if y > 0]
-            plt.scatter([p[0] for p in points], [p[1] for p in points], color="red", marker="x")
-        plt.ylim(0, None)
+            plt.scatter([p[0] for p in points], [p[1] for p in points], color=pal.ERRORS, marker="x")
+        self.y_axis(max([*offered.ys, *achieved.ys, *errors.ys], default=0.0), "left")
+        self.y_axis(max(p99.ys, default=0.0), "right")
         last = next((f.load for f in reversed(frames) if f.load is not None), None)
         err = 0.0 if not errors.ys else errors.ys[-1]
-        self.border_title = (
-            "load  [green]━ achieved " + _fmt(None if last is None else last.achieved_rps, "/s") + "[/]"
-            "  [gray]━ offered " + _fmt(None if last is None else last.offered_rps, "/s") + "[/]"
-            "  [cyan]━ p50 " + _fmt(None if last is None else last.p50_ms, "ms") + "[/]"
-            "  [orange]━ p99 " + _fmt(None if last is None else last.p99_ms, "ms") + "[/]"
-            + (f"  [red]x errors {err:,.0f}/s[/]" if err else "")
-        )
+
+        def item(rgb: pal.RGB, label: str) -> str:
+            return f"[{pal.hex_of(rgb)}]━ {label}[/]"
+
+        parts = [
+            "load",
+            item(pal.ACHIEVED, "achieved " + _fmt(None if last is None else last.achieved_rps, "/s")),
+            item(pal.OFFERED, "offered " + _fmt(None if last is None else last.offered_rps, "/s")),
+            item(pal.P50, "p50 " + _fmt(None if last is None else last.p50_ms, "ms")),
+            item(pal.P99, "p99 " + _fmt(None if last is None else last.p99_ms, "ms")),
+        ]
+        if err:
+            parts.append(f"[{pal.hex_of(pal.ERRORS)}]x errors {err:,.0f}/s[/]")
+        self.border_title = "  ".join(parts)

@@ -17,9 +17,9 @@ def thread_line(th: ThreadState) -> Text:
     """``MainThread run 97% gil 95% · socket 3%``: where each thread spends its samples."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"{th.name or th.tid} ", style="bold")
-    text.append(f"run {th.running_pct:.0f}%", style="green")
+    text.append(f"run {th.running_pct:.0f}% ", style="green")
     if th.gil_pct is not None:
-        text.append(f" gil {th.gil_pct:.0f}%", style="cyan")
+        text.append(f"gil {th.gil_pct:.0f}%", style="cyan")
     waits = sorted(th.waits.items(), key=lambda kv: -kv[1])
     idle = [(k, v) for k, v in waits if k in ("sleep", "select")]
     busy_waits = [(k, v) for k, v in waits if k not in ("sleep", "select")]

@@ -18,7 +18,8 @@ def render_status(status: BarStatus) -> Text:
     if status.magic_rps is not None:
         label = "magic number" if status.final else "magic so far"
         text.append(f" {label} ")
-        text.append(f"{status.magic_rps:,.0f} req/s", style="bold")
+        at_least = "≥ " if status.lower_bound else ""  # the driver was the limit, not the target
+        text.append(f"{at_least}{status.magic_rps:,.0f} req/s", style="bold")
     text.append(" │ ")
     text.append(status.finding or "no resource saturated", style="bold" if status.finding else "")
     return text
