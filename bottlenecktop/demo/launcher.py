@@ -214,7 +214,10 @@ def _wait_ready(child: _Child, kind: str, timeout: float, deadline: float) -> No
         child.baseline_fds, child.workdir = int(ready["baseline_fds"]), ready["workdir"]
         if _accepts(child.port, deadline):
             return
-    code = child.proc.poll()
+    try:  # EOF on stdout: the child is exiting; its status says more than a timeout would
+        code: int | None = child.proc.wait(1.0)
+    except subprocess.TimeoutExpired:
+        code = None
     why = f"exited with status {code}" if code is not None else f"did not accept connections within {timeout:g} s"
     raise RuntimeError(f"demo server ({kind}) {why}: {_last_line(child.stderr)}")
 
