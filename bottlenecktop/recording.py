@@ -34,6 +34,7 @@ RECORDS_PER_MEMBER = 60  # gzip member length: what one damaged byte can cost at
 HIST_WINDOW_S = 10.0  # longest window whose per-second latency histograms are merged into one hist record
 SIGNIFICANT_DIGITS = 6  # floats are stored to 6 significant digits (and never coarser than 0.01)
 _GZIP_MAGIC = b"\x1f\x8b\x08"
+_SYNC_MARK = b"\x00\x00\xff\xff"  # how a zlib sync flush ends: the writer's bytes end so after each record
 
 
 class RecordingError(Exception):
@@ -175,6 +176,10 @@ class RecordingWriter:
         self._write: Callable[[int, bytes], int] = os.write  # a seam for tests that fake a full disk
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._fail(f"cannot create {self.path}: {exc.strerror or exc}")
+            return
+        try:
             # O_EXCL: never truncate a file that may hold an earlier recording.
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         except FileExistsError:
@@ -313,10 +318,10 @@ def _inflate_member(raw: bytes, pos: int, out: bytearray) -> tuple[int, str]:
     return at, "truncated"
 
 
-def _inflate(raw: bytes) -> tuple[list[bytes], list[str]]:
-    """The text of a multi-member gzip file as runs of undamaged data (a damaged stretch ends a run), and
-    a description of each damaged stretch. Members begin on record boundaries, so after damage the reader
-    picks up again at the next member."""
+def _inflate(raw: bytes) -> tuple[list[bytes], list[str], bool]:
+    """The text of a multi-member gzip file as runs of undamaged data (a damaged stretch ends a run), a
+    description of each damaged stretch, and whether the file ends in the middle of a record's bytes.
+    Members begin on record boundaries, so after damage the reader picks up again at the next member."""
     runs: list[bytes] = []
     problems: list[str] = []
     cur = bytearray()
@@ -324,7 +329,8 @@ def _inflate(raw: bytes) -> tuple[list[bytes], list[str]]:
     while pos < len(raw):
         if not raw.startswith(_GZIP_MAGIC, pos):
             if _GZIP_MAGIC.startswith(raw[pos:]):
-                break  # the file ends inside a member's first bytes: a cut-off write
+                runs.append(bytes(cur))
+                return runs, problems, True  # the file ends inside a member's first bytes: a cut-off write
             status, end = "damaged", pos
         else:
             end, status = _inflate_member(raw, pos, cur)
@@ -332,16 +338,19 @@ def _inflate(raw: bytes) -> tuple[list[bytes], list[str]]:
                 pos = end
                 continue
             if status == "truncated":
-                break
+                # A crash between records leaves a sync flush marker last; anything else is a cut record
+                # (its text may not have come out of the inflater at all yet).
+                runs.append(bytes(cur))
+                return runs, problems, not raw.endswith(_SYNC_MARK)
         nxt = raw.find(_GZIP_MAGIC, max(end, pos + 1))
         problems.append(f"damaged data at byte {end} of the file" + ("" if nxt > 0 else ", to its end"))
         runs.append(bytes(cur))
         cur = bytearray()
         if nxt < 0:
-            return runs, problems
+            return runs, problems, False
         pos = nxt
     runs.append(bytes(cur))
-    return runs, problems
+    return runs, problems, False
 
 
 def read_recording(path: Path) -> Recording:
@@ -363,9 +372,9 @@ def read_recording(path: Path) -> Recording:
     if not raw:
         raise RecordingError(f"{path} is empty, not a bottlenecktop recording")
     if raw.startswith(_GZIP_MAGIC[:2]):
-        runs, problems = _inflate(raw)
+        runs, problems, cut = _inflate(raw)
     elif raw.lstrip()[:1] == b"{":
-        runs, problems = [raw], []
+        runs, problems, cut = [raw], [], False
     else:
         raise RecordingError(f"{path} is not a bottlenecktop recording (neither gzip nor JSON Lines)")
     # Decoding allocates ~10^6 objects; collector passes over them (and over the caller's heap) would
@@ -373,13 +382,13 @@ def read_recording(path: Path) -> Recording:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _parse(path, runs, problems)
+        return _parse(path, runs, problems, cut)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _parse(path: Path, runs: list[bytes], problems: list[str]) -> Recording:
+def _parse(path: Path, runs: list[bytes], problems: list[str], cut: bool) -> Recording:
     kind_dec = msgspec.json.Decoder(_Kind)
     frame_dec = msgspec.json.Decoder(Frame)
     hist_dec = msgspec.json.Decoder(HistWindow)
@@ -432,7 +441,7 @@ def _parse(path: Path, runs: list[bytes], problems: list[str]) -> Recording:
     if first_damage:
         notes.append(first_damage + (f" ({damaged} records skipped)" if damaged > 1 else " (skipped)"))
     notes.extend(problems)
-    if tail:
+    if tail or cut:
         last_t = f" (t={frames[-1].t:.1f} s)" if frames else ""
         notes.append(f"truncated after tick {len(frames)}{last_t}: an incomplete last record was skipped")
     return Recording(header=header, frames=frames, verdict=verdict, notice="; ".join(notes), hists=hists,
