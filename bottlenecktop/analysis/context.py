@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from bottlenecktop.session import Frame, Header
 from probes.samples import StackWindow
 
-# Stack classes a server thread sits in while it has nothing to do (an accept loop, an idle event loop).
-IDLE_WAITS = ("select",)
+# The stack class a server thread sits in while it has nothing to do (an accept loop, an idle event loop).
+IDLE_WAIT = "select"
 
 
 @dataclass
@@ -52,16 +52,18 @@ class Context:
         cached = self._shares.get(key)
         if cached is not None:
             return cached
-        total = 0.0
+        total = running = 0.0
         acc: dict[str, float] = {}
-        for th in window.threads:
-            if th.samples <= 0 or sum(th.waits.get(c, 0.0) for c in IDLE_WAITS) >= 50:
+        for th in window.threads:  # hundreds of threads in a thread-per-connection server: keep this lean
+            n, waits = th.samples, th.waits
+            if n <= 0 or waits.get(IDLE_WAIT, 0.0) >= 50:
                 continue
-            total += th.samples
-            acc["running"] = acc.get("running", 0.0) + th.samples * th.running_pct / 100
-            for cls, pct in th.waits.items():
-                acc[cls] = acc.get(cls, 0.0) + th.samples * pct / 100
-        shares = {cls: v / total for cls, v in acc.items()} if total > 0 else {}
+            total += n
+            running += n * th.running_pct
+            for cls, pct in waits.items():
+                acc[cls] = acc.get(cls, 0.0) + n * pct
+        acc["running"] = running
+        shares = {cls: v / (100 * total) for cls, v in acc.items()} if total > 0 else {}
         self._shares[key] = shares
         return shares
 

@@ -119,7 +119,7 @@ def live_status(header: Header, frames: Sequence[Frame], window_s: float = WINDO
     if not frames:
         return LiveStatus(phase="observing" if header.mode in ("observe", "attach") else "starting")
     interval = header.interval if header.interval > 0 else 1.0
-    recent = frames[-max(3, math.ceil(3 * window_s / interval)):]
+    recent = frames[-max(3, math.ceil(2 * window_s / interval) + 1):]
     findings = find_findings(header, recent, window_s)
     load = next((f.load for f in reversed(recent) if f.load is not None), None)
     outcome = next((f.outcome for f in reversed(frames) if f.outcome is not None), None)

@@ -1,0 +1,61 @@
+"""What the analysis costs: live_status (called every tick) and build_verdict (once, at the end) on a
+realistic 600-frame timeline (10 minutes at 1 Hz, every probe on, a stack window every 3 s).
+
+Run: PYTHONPATH=. python benchmarks/analysis_cost.py   (budget: live_status well under 1 ms)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from bottlenecktop.analysis.verdict import build_verdict, live_status
+from probes.samples import NetSample, TcpSample
+from tests.timeline_builder import TimelineBuilder, disk, driver, header, node, proc, stacks
+
+FRAMES = 600
+
+
+def timeline(nthreads: int = 32) -> TimelineBuilder:
+    """``nthreads``: threads in each stack window (a thread-per-connection server has hundreds)."""
+    b = TimelineBuilder(header(ncpu=8))
+    threads = [(f"Thread-{k}", 40, {"socket": 60.0, "lock": 20.0}, "readinto (socket.py:707)")
+               for k in range(nthreads)]
+    win = stacks(threads, gil=60, functions=[(f"f{k} (app.py:{k})", 20 - k, 40) for k in range(20)])
+    rate = 50.0
+    while len(b.frames) < FRAMES:
+        busy = min(99.0, rate / 20)
+        b.step(rate, p99=5 + rate / 100, seconds=3, stacks=win,
+               node=node(busy=busy, ncpu=8, psi=busy / 4, runq=int(busy / 10), disks=disk(busy / 2, 0.5),
+                         nets={"eth0": NetSample(tx_bps=rate * 1e4, speed_mbps=10000), "lo": NetSample()},
+                         tcp=TcpSample(out_segs=rate * 10, accept_queue=1, accept_backlog=128)),
+               target=proc(cpu=busy * 6, threads=[(f"t{k}", busy / 2) for k in range(16)]), driver=driver(cpu=30),
+               self_proc=proc(pid=99, cpu=3))
+        rate *= 1.02
+    return b
+
+
+def cost_ms(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """(median, max) wall milliseconds per call over ``repeat`` calls."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return times[len(times) // 2], times[-1]
+
+
+def main() -> None:
+    print(f"{'function':<15}{'frames':>8}{'threads':>9}{'median ms':>12}{'max ms':>10}")
+    for nthreads in (32, 300):
+        b = timeline(nthreads)
+        frames = b.frames[:FRAMES]
+        rows = [("live_status", *cost_ms(lambda: live_status(b.header, frames), 500)),  # noqa: B023
+                ("build_verdict", *cost_ms(lambda: build_verdict(b.header, frames, goal_rps=1e4), 10))]  # noqa: B023
+        for name, med, worst in rows:
+            print(f"{name:<15}{len(frames):>8}{nthreads:>9}{med:>12.3f}{worst:>10.3f}")
+
+
+if __name__ == "__main__":
+    main()
