@@ -1,0 +1,202 @@
+"""The differences of two recorded sessions: pure functions of their frames (and recorded verdicts)."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bottlenecktop.recording import SUFFIX, Recording
+from bottlenecktop.session import Frame
+from probes.samples import StepResult
+
+COMPARE_SCHEMA = "bottlenecktop.compare/1"
+TOP_STACK_CHANGES = 10
+RATE_POINTS = 6  # offered rates at which p99 is compared
+
+
+def label_of(rec: Recording, fallback: str) -> str:
+    """A short name for a recording: its file name without the suffix."""
+    if rec.path is None:
+        return fallback
+    name = rec.path.name
+    for suffix in (SUFFIX, ".jsonl", ".gz"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)] or fallback
+    return Path(name).stem or fallback
+
+
+def magic_number(rec: Recording) -> float | None:
+    """Max sustainable req/s: the ramp's recorded outcome, else the verdict, else the best sustained step."""
+    for frame in reversed(rec.frames):
+        if frame.outcome is not None and frame.outcome.max_sustainable_rps is not None:
+            return frame.outcome.max_sustainable_rps
+    if rec.verdict:
+        value = (rec.verdict.get("capacity") or {}).get("max_sustainable_rps")
+        if isinstance(value, int | float):
+            return float(value)
+    good = [s.offered_rps for s in _steps(rec.frames) if s.sustained]
+    return max(good) if good else None
+
+
+def _steps(frames: Sequence[Frame]) -> list[StepResult]:
+    return [f.step for f in frames if f.step is not None]
+
+
+def _p99_curve(frames: Sequence[Frame]) -> list[tuple[float, float]]:
+    """(offered req/s, p99 ms) per distinct offered rate, by rate; a rate probed twice keeps its last step."""
+    by_rate: dict[float, float] = {}
+    for step in _steps(frames):
+        by_rate[round(step.offered_rps, 6)] = step.p99_ms
+    return sorted(by_rate.items())
+
+
+def interpolate(curve: Sequence[tuple[float, float]], x: float) -> float | None:
+    """Linear interpolation over (x, y) points sorted by x; None outside their range."""
+    if not curve or x < curve[0][0] or x > curve[-1][0]:
+        return None
+    xs = [p[0] for p in curve]
+    i = bisect.bisect_left(xs, x)
+    if xs[i] == x:
+        return curve[i][1]
+    (x0, y0), (x1, y1) = curve[i - 1], curve[i]
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+
+def _compare_rates(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> list[float]:
+    """Offered rates both sessions covered: the steps of either inside the overlap, thinned to RATE_POINTS."""
+    if not a or not b:
+        return []
+    lo, hi = max(a[0][0], b[0][0]), min(a[-1][0], b[-1][0])
+    if lo > hi:
+        return []
+    rates = sorted({x for x, _ in a + b if lo <= x <= hi})
+    if len(rates) <= RATE_POINTS:
+        return rates
+    picks = {rates[round(i * (len(rates) - 1) / (RATE_POINTS - 1))] for i in range(RATE_POINTS)}
+    return sorted(picks)
+
+
+def cpu_ms_per_request(frames: Sequence[Frame]) -> float | None:
+    """The target's CPU time per ok response, ms, over the ticks with load (node CPU when no target)."""
+    cpu_ms = 0.0
+    ok = 0
+    for f in frames:
+        if f.load is None or f.load.ok <= 0:
+            continue
+        if f.target is not None and f.target.alive:
+            pct_of_core = f.target.cpu_pct
+        elif f.node is not None:
+            pct_of_core = f.node.cpu.busy_pct * f.node.cpu.ncpu
+        else:
+            continue
+        cpu_ms += pct_of_core / 100.0 * f.load.dt * 1000.0
+        ok += f.load.ok
+    return cpu_ms / ok if ok else None
+
+
+def stack_shares(frames: Sequence[Frame]) -> dict[str, float]:
+    """Each function's own share of samples, %, over all stack windows (weighted by their sample counts)."""
+    weighted: dict[str, float] = {}
+    total = 0
+    for f in frames:
+        w = f.stacks
+        if w is None or w.samples <= 0:
+            continue
+        total += w.samples
+        for fn in w.functions:
+            weighted[fn.name] = weighted.get(fn.name, 0.0) + fn.own_pct * w.samples
+    return {name: v / total for name, v in weighted.items()} if total else {}
+
+
+def _bottleneck(rec: Recording) -> dict[str, Any]:
+    b = (rec.verdict or {}).get("bottleneck") or {}
+    return {"resource": b.get("resource"), "scope": b.get("scope"), "confidence": b.get("confidence")}
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return b / a if a and b is not None else None
+
+
+def compare_sessions(a: Recording, b: Recording) -> dict[str, Any]:
+    """The differences of two sessions, as a JSON-ready dict (schema ``bottlenecktop.compare/1``).
+
+    Keys: labels; magic_number {a, b, ratio} in req/s; p99_at_equal_rate [{offered_rps, a, b, ratio}] in ms,
+    interpolated over each session's steps; p99_at_lower_magic; cpu_ms_per_request {a, b, ratio};
+    verdict {a, b} (bottleneck resource, scope, confidence); stack_changes [{function, a, b, delta}] in % of
+    samples, largest change first; notices."""
+    la, lb = label_of(a, "a"), label_of(b, "b")
+    if la == lb:
+        la, lb = f"a: {la}", f"b: {lb}"
+    ma, mb = magic_number(a), magic_number(b)
+    ca, cb = _p99_curve(a.frames), _p99_curve(b.frames)
+    at_rates = []
+    for rate in _compare_rates(ca, cb):
+        pa, pb = interpolate(ca, rate), interpolate(cb, rate)
+        at_rates.append({"offered_rps": rate, "a": pa, "b": pb, "ratio": _ratio(pa, pb)})
+    lower = min(ma, mb) if ma is not None and mb is not None else None
+    at_lower = None
+    if lower is not None:
+        pa, pb = interpolate(ca, lower), interpolate(cb, lower)
+        at_lower = {"offered_rps": lower, "a": pa, "b": pb, "ratio": _ratio(pa, pb)}
+    cpu_a, cpu_b = cpu_ms_per_request(a.frames), cpu_ms_per_request(b.frames)
+    sa, sb = stack_shares(a.frames), stack_shares(b.frames)
+    changes = [{"function": name, "a": sa.get(name, 0.0), "b": sb.get(name, 0.0),
+                "delta": sb.get(name, 0.0) - sa.get(name, 0.0)} for name in set(sa) | set(sb)]
+    changes.sort(key=lambda c: (-abs(c["delta"]), c["function"]))
+    return {
+        "schema": COMPARE_SCHEMA,
+        "labels": {"a": la, "b": lb},
+        "files": {"a": str(a.path) if a.path else None, "b": str(b.path) if b.path else None},
+        "magic_number": {"a": ma, "b": mb, "ratio": _ratio(ma, mb)},
+        "p99_at_equal_rate": at_rates,
+        "p99_at_lower_magic": at_lower,
+        "cpu_ms_per_request": {"a": cpu_a, "b": cpu_b, "ratio": _ratio(cpu_a, cpu_b)},
+        "verdict": {"a": _bottleneck(a), "b": _bottleneck(b)},
+        "stack_changes": changes[:TOP_STACK_CHANGES],
+        "notices": {"a": a.notice, "b": b.notice},
+    }
+
+
+def _num(value: Any, unit: str = "", digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}{unit}"
+
+
+def _change(ratio: Any) -> str:
+    return "-" if ratio is None else f"x{ratio:.2f}"
+
+
+def compare_table(cmp: dict[str, Any]) -> str:
+    """The headless text table of a ``compare_sessions`` result."""
+    la, lb = cmp["labels"]["a"], cmp["labels"]["b"]
+    rows: list[tuple[str, str, str, str]] = []
+    m = cmp["magic_number"]
+    rows.append(("magic number (req/s)", _num(m["a"]), _num(m["b"]), _change(m["ratio"])))
+    low = cmp.get("p99_at_lower_magic")
+    if low:
+        rows.append((f"p99 at {low['offered_rps']:,.0f} req/s", _num(low["a"], " ms"), _num(low["b"], " ms"),
+                     _change(low["ratio"])))
+    for r in cmp["p99_at_equal_rate"]:
+        rows.append((f"  p99 at {r['offered_rps']:,.0f} req/s", _num(r["a"], " ms"), _num(r["b"], " ms"),
+                     _change(r["ratio"])))
+    c = cmp["cpu_ms_per_request"]
+    rows.append(("CPU per request", _num(c["a"], " ms", 2), _num(c["b"], " ms", 2), _change(c["ratio"])))
+    va, vb = cmp["verdict"]["a"], cmp["verdict"]["b"]
+    rows.append(("bottleneck", va.get("resource") or "-", vb.get("resource") or "-",
+                 "same" if va.get("resource") == vb.get("resource") else "changed"))
+    if va.get("scope") or vb.get("scope"):
+        rows.append(("  scope", va.get("scope") or "-", vb.get("scope") or "-", ""))
+    head = ("", la, lb, "b vs a")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths,
+                                                                                                   strict=True)))
+             for r in [head, *rows]]
+    if cmp["stack_changes"]:
+        lines += ["", "stack share changes (own % of samples, b - a):"]
+        for s in cmp["stack_changes"]:
+            lines.append(f"  {s['delta']:+6.1f}  {s['a']:5.1f} -> {s['b']:5.1f}  {s['function']}")
+    for key in ("a", "b"):
+        if cmp["notices"].get(key):
+            lines.append(f"note ({cmp['labels'][key]}): {cmp['notices'][key]}")
+    return "\n".join(line.rstrip() for line in lines)
