@@ -142,9 +142,9 @@ def compare_sessions(a: Recording, b: Recording) -> dict[str, Any]:
         at_lower = {"offered_rps": lower, "a": pa, "b": pb, "ratio": _ratio(pa, pb)}
     cpu_a, cpu_b = cpu_ms_per_request(a.frames), cpu_ms_per_request(b.frames)
     sa, sb = stack_shares(a.frames), stack_shares(b.frames)
-    changes = [{"function": name, "a": sa.get(name, 0.0), "b": sb.get(name, 0.0),
-                "delta": sb.get(name, 0.0) - sa.get(name, 0.0)} for name in set(sa) | set(sb)]
-    changes.sort(key=lambda c: (-abs(c["delta"]), c["function"]))
+    names = sorted(set(sa) | set(sb), key=lambda n: (-abs(sb.get(n, 0.0) - sa.get(n, 0.0)), n))
+    changes: list[dict[str, Any]] = [{"function": n, "a": sa.get(n, 0.0), "b": sb.get(n, 0.0),
+                                      "delta": sb.get(n, 0.0) - sa.get(n, 0.0)} for n in names]
     return {
         "schema": COMPARE_SCHEMA,
         "labels": {"a": la, "b": lb},
