@@ -248,3 +248,16 @@ def test_stacks_without_permission_leave_the_rest_working() -> None:
             stacks=stacks(error="py-spy: permission denied"))
     (f,) = find_findings(b.header, b.frames)
     assert f.resource == "cpu-thread" and "GIL" not in " ".join(f.evidence)
+
+
+def test_cpu_saturated_by_other_processes_says_so() -> None:
+    from probes.samples import ProcBrief
+
+    busy = node(busy=100, ncpu=2, psi=80, runq=11)
+    busy.top_procs = [ProcBrief(pid=7533, name="pytest", cpu_pct=120.0, rss=1), ProcBrief(pid=PID, name="python3",
+                                                                                           cpu_pct=20.0, rss=1)]
+    b = TimelineBuilder(header(ncpu=2))
+    b.ticks(8, node=busy, target=proc(cpu=20))
+    (f,) = find_findings(b.header, b.frames)
+    assert f.resource == "cpu" and f.evidence[2] == ("the target used 20 % of one core of that; other processes "
+                                                     "took most of the rest (busiest: pytest (pid 7533))")

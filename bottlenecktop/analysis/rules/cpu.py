@@ -32,7 +32,14 @@ def cpu_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
     values = {"util": util, "busy": cpu.busy_pct, "runq": float(cpu.procs_running), "steal": cpu.steal}
     if psi is not None:
         values["psi"] = psi
-    return Hit(level, strength, "node", values)
+    names = {}
+    if frame.target is not None and frame.target.alive:
+        values["target"] = frame.target.cpu_pct
+        others = [p for p in frame.node.top_procs if p.pid not in (frame.target.pid, ctx.header.driver_pid,
+                                                                     ctx.header.self_pid)]
+        if others:
+            names["others"] = ", ".join(f"{p.name} (pid {p.pid})" for p in others[:3])
+    return Hit(level, strength, "node", values, names)
 
 
 def cpu_describe(span: Span, ctx: Context) -> list[str]:
@@ -45,6 +52,13 @@ def cpu_describe(span: Span, ctx: Context) -> list[str]:
     if span.mean("steal") >= 5:
         detail.append(f"steal {span.mean('steal'):.0f} %")
     out.append("; ".join(detail))
+    if any("target" in h.values for h in span.hits):
+        busy_cores = span.mean("busy") / 100 * ncpu
+        said = f"the target used {span.mean('target'):.0f} % of one core of that"
+        if span.mean("target") / 100 < 0.5 * busy_cores:
+            others = span.common("others")
+            said += "; other processes took most of the rest" + (f" (busiest: {others})" if others else "")
+        out.append(said)
     note = observer_note(span, ctx)
     if note:
         out.append(note)
