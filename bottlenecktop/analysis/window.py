@@ -42,10 +42,6 @@ class Span:
     def peak(self, key: str) -> float:
         return max((h.values[key] for h in self.hits if key in h.values), default=0.0)
 
-    def share(self, level: int) -> float:
-        """Share of the hot frames at ``level`` or above, 0..1."""
-        return sum(1 for h in self.hits if h.level >= level) / len(self.hits) if self.hits else 0.0
-
     def strength(self) -> float:
         return sum(h.strength for h in self.hits) / len(self.hits) if self.hits else 0.0
 
