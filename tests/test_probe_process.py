@@ -17,14 +17,15 @@ def test_burning_thread_is_the_busiest_thread() -> None:
         tid = int(words[0])
         probe = ProcessProbe(proc.pid)
         probe.sample()
-        time.sleep(1.0)
+        time.sleep(1.5)
         s = probe.sample()
     assert s.alive and s.num_threads == 2
     top = s.threads[0]
     assert top.tid == tid and top.name == "burner", s.threads
-    assert top.cpu_pct > 10.0, s.threads  # a shared, loaded 2-core machine: above idle, rarely 100
-    assert all(t.cpu_pct < top.cpu_pct for t in s.threads[1:])
-    assert s.cpu_pct > 10.0
+    # a shared 2-core machine at load 8 gives a burning thread a fair share, well above idle, rarely 100 %
+    assert top.cpu_pct > 5.0, (s.threads, s.run_delay_ms)
+    assert all(t.cpu_pct < 1.0 for t in s.threads[1:])
+    assert s.cpu_pct > 5.0
     assert s.rss > 0 and s.fd_limit > 0
 
 
