@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 
 import psutil
@@ -97,6 +98,7 @@ def _reap(children: list[int], grace: float = 1.0) -> None:
 def run_child(kind: str, options: dict[str, str], parent_pid: int | None, downstream_url: str | None = None) -> None:
     """Serve ``kind`` until the parent goes away (or SIGTERM); never returns."""
     lifeline.die_with_parent(parent_pid)
+    threading.stack_size(512 * 1024)  # hundreds of idle keep-alive threads: keep their memory small
     workers = int(options["workers"]) if kind == "cpu" else 1
     # One socket per worker process with SO_REUSEPORT: the kernel spreads connections across them.
     socks = [listening_socket(0, reuse_port=workers > 1)]

@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import errno
 import socket
-import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 Work = Callable[[], tuple[int, bytes]]  # -> (HTTP status, body)
-
-# Hundreds of idle keep-alive threads: a small stack keeps their memory small.
-threading.stack_size(512 * 1024)
 
 
 class _Handler(BaseHTTPRequestHandler):
