@@ -1,0 +1,224 @@
+"""A report of one recording: the verdict, the step table and plots made from the data (md, html, json).
+
+The HTML is one self-contained file: inline CSS and inline SVG charts, no script, no fonts, no network."""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bottlenecktop.recording import Recording
+from bottlenecktop.session import Frame
+from bottlenecktop.svgchart import Series, line_chart, sparkline
+
+REPORT_SCHEMA = "bottlenecktop.report/1"
+FORMATS = ("md", "html", "json")
+MAX_POINTS = 600  # series are thinned to this many points per chart (an hour at 1 Hz is 3600)
+
+
+class ReportError(ValueError):
+    """An unknown report format; ``str()`` is one line."""
+
+
+def verdict_of(rec: Recording) -> tuple[dict[str, Any] | None, str]:
+    """The recorded verdict, or one computed from the frames (a run killed before its verdict); and a note."""
+    if rec.verdict is not None:
+        return rec.verdict, ""
+    if not rec.frames:
+        return None, "no verdict recorded and no frames to compute one from"
+    from bottlenecktop.analysis.verdict import build_verdict  # only needed for recordings without a verdict
+
+    try:
+        path = str(rec.path) if rec.path else None
+        verdict = build_verdict(rec.header, rec.frames, recording=path)
+        return verdict, "no verdict was recorded: computed from the frames"
+    except Exception as exc:  # a report of what was recorded beats none: say why the verdict is missing
+        return None, f"no verdict recorded, and computing one failed: {type(exc).__name__}: {exc}"
+
+
+def _thin(frames: Sequence[Frame]) -> list[Frame]:
+    if len(frames) <= MAX_POINTS:
+        return list(frames)
+    stride = len(frames) / MAX_POINTS
+    return [frames[int(i * stride)] for i in range(MAX_POINTS)]
+
+
+def series_of(frames: Sequence[Frame]) -> dict[str, list[list[float]]]:
+    """Time series for the plots, thinned to MAX_POINTS: name -> [[t seconds, value], ...]."""
+    out: dict[str, list[list[float]]] = {k: [] for k in (
+        "offered_rps", "achieved_rps", "p50_ms", "p99_ms", "node_cpu_pct", "target_cpu_pct", "errors_per_s")}
+    for f in _thin(frames):
+        if f.load is not None:
+            out["offered_rps"].append([f.t, f.load.offered_rps])
+            out["achieved_rps"].append([f.t, f.load.achieved_rps])
+            out["p50_ms"].append([f.t, f.load.p50_ms])
+            out["p99_ms"].append([f.t, f.load.p99_ms])
+            out["errors_per_s"].append([f.t, sum(f.load.errors.values()) / (f.load.dt or 1.0)])
+        if f.node is not None:
+            out["node_cpu_pct"].append([f.t, f.node.cpu.busy_pct])
+        if f.target is not None:
+            out["target_cpu_pct"].append([f.t, f.target.cpu_pct])
+    return out
+
+
+def steps_of(rec: Recording) -> list[dict[str, Any]]:
+    return [{"step": s.step, "phase": s.phase, "offered_rps": s.offered_rps, "achieved_rps": s.achieved_rps,
+             "p50_ms": s.p50_ms, "p99_ms": s.p99_ms, "error_rate": s.error_rate, "sustained": s.sustained,
+             "reason": s.reason} for f in rec.frames if (s := f.step) is not None]
+
+
+def report_data(rec: Recording) -> dict[str, Any]:
+    """Everything a report shows, as a JSON-ready dict (the ``json`` format)."""
+    verdict, note = verdict_of(rec)
+    h = rec.header
+    marks = [{"t": f.t, "mark": m} for f in rec.frames for m in f.marks]
+    return {
+        "schema": REPORT_SCHEMA,
+        "recording": str(rec.path) if rec.path else None,
+        "header": {"mode": h.mode, "host": h.host, "started_at": h.started_at, "cpu_count": h.cpu_count,
+                   "memory_bytes": h.memory_bytes, "kernel": h.kernel, "version": h.version,
+                   "command_line": h.command_line, "target": {"url": h.target.url, "pid": h.target.pid},
+                   "slo": {"p99_ms": h.slo.p99_ms, "error_rate": h.slo.error_rate}},
+        "ticks": len(rec.frames),
+        "duration_s": (rec.frames[-1].t - rec.frames[0].t + h.interval) if rec.frames else 0.0,
+        "verdict": verdict,
+        "verdict_note": note,
+        "steps": steps_of(rec),
+        "marks": marks,
+        "series": series_of(rec.frames),
+        "notice": rec.notice,
+        "closed": rec.closed,
+    }
+
+
+def _fmt(v: Any, digits: int = 1) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    return str(v)
+
+
+def _headline(d: dict[str, Any]) -> list[tuple[str, str]]:
+    v = d["verdict"] or {}
+    cap = v.get("capacity") or {}
+    b = v.get("bottleneck") or {}
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d["header"]["started_at"] or 0))
+    return [
+        ("target", d["header"]["target"]["url"] or (f"pid {d['header']['target']['pid']}"
+                                                     if d["header"]["target"]["pid"] else "-")),
+        ("host", f"{d['header']['host'] or '-'} ({d['header']['cpu_count']} CPUs)"),
+        ("started", started),
+        ("duration", f"{d['duration_s']:.0f} s, {d['ticks']} ticks"),
+        ("magic number", f"{_fmt(cap.get('max_sustainable_rps'))} req/s"),
+        ("p99 at the magic number", f"{_fmt(cap.get('p99_ms_at_max'), 2)} ms"),
+        ("bottleneck", f"{b.get('resource', '-')} ({b.get('scope', '-')}, confidence {_fmt(b.get('confidence'), 2)})"),
+    ]
+
+
+_STEP_COLS = (("step", "step", 0), ("phase", "phase", 0), ("offered req/s", "offered_rps", 1),
+              ("achieved req/s", "achieved_rps", 1), ("p50 ms", "p50_ms", 2), ("p99 ms", "p99_ms", 2),
+              ("errors", "error_rate", 4), ("sustained", "sustained", 0), ("why not", "reason", 0))
+
+
+def _markdown(d: dict[str, Any]) -> str:
+    lines = ["# bottlenecktop report", ""]
+    if d["notice"]:
+        lines += [f"> Recording notice: {d['notice']}", ""]
+    if d["verdict_note"]:
+        lines += [f"> {d['verdict_note']}", ""]
+    lines += ["| | |", "|---|---|"] + [f"| {k} | {_md(v)} |" for k, v in _headline(d)] + [""]
+    evidence = ((d["verdict"] or {}).get("bottleneck") or {}).get("evidence") or []
+    if evidence:
+        lines += ["## Evidence", ""] + [f"- {_md(e)}" for e in evidence] + [""]
+    if d["steps"]:
+        lines += ["## Ramp steps", "", "| " + " | ".join(c[0] for c in _STEP_COLS) + " |",
+                  "|" + "---|" * len(_STEP_COLS)]
+        lines += ["| " + " | ".join(_md(_fmt(s[key], digits)) for _, key, digits in _STEP_COLS) + " |"
+                  for s in d["steps"]]
+        lines.append("")
+    lines += ["## Over time", "", "```"]
+    for name, label in (("offered_rps", "offered req/s"), ("achieved_rps", "achieved req/s"), ("p99_ms", "p99 ms"),
+                        ("node_cpu_pct", "node CPU %"), ("target_cpu_pct", "target CPU %")):
+        pts = d["series"][name]
+        if pts:
+            vals = [p[1] for p in pts]
+            lines.append(f"{label:<15} {sparkline(vals)}  max {max(vals):,.1f}")
+    lines += ["```", ""]
+    if d["marks"]:
+        lines += ["## Marks", ""] + [f"- t={m['t']:.0f} s: {_md(m['mark'])}" for m in d["marks"]] + [""]
+    lines.append(f"Recording: `{d['recording']}`" if d["recording"] else "")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _md(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+_CSS = """body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+td:first-child,th:first-child{text-align:left}.notice{background:#fff3cd;padding:6px 10px}
+.bad{color:#b00}svg.chart{display:block;margin:1em 0}"""
+
+
+def _html(d: dict[str, Any]) -> str:
+    e = html.escape
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           "<title>bottlenecktop report</title>", f"<style>{_CSS}</style></head><body>",
+           "<h1>bottlenecktop report</h1>"]
+    for note in (d["notice"], d["verdict_note"]):
+        if note:
+            out.append(f'<p class="notice">{e(note)}</p>')
+    out.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _headline(d)) + "</table>")
+    evidence = ((d["verdict"] or {}).get("bottleneck") or {}).get("evidence") or []
+    if evidence:
+        out.append("<h2>Evidence</h2><ul>" + "".join(f"<li>{e(str(x))}</li>" for x in evidence) + "</ul>")
+    s = d["series"]
+
+    def xy(name: str) -> tuple[list[float], list[float]]:
+        return [p[0] for p in s[name]], [p[1] for p in s[name]]
+
+    charts: list[tuple[str, list[Series], str]] = [
+        ("Throughput", [("offered", *xy("offered_rps")), ("achieved", *xy("achieved_rps"))], "req/s"),
+        ("Latency", [("p99", *xy("p99_ms")), ("p50", *xy("p50_ms"))], "ms"),
+        ("CPU", [("node", *xy("node_cpu_pct")), ("target (% of one core)", *xy("target_cpu_pct"))], "%"),
+    ]
+    out.append("<h2>Over time</h2>")
+    for title, series, unit in charts:
+        out.append(line_chart(title, series, "session time, s", unit))
+    if d["steps"]:
+        curve = [st for st in d["steps"] if st["offered_rps"] > 0]
+        curve.sort(key=lambda st: st["offered_rps"])
+        out.append(line_chart("p99 by offered rate (steps)",
+                              [("p99", [st["offered_rps"] for st in curve], [st["p99_ms"] for st in curve])],
+                              "offered req/s", "ms"))
+        out.append("<h2>Ramp steps</h2><table><tr>" + "".join(f"<th>{e(c[0])}</th>" for c in _STEP_COLS) + "</tr>")
+        for st in d["steps"]:
+            cls = "" if st["sustained"] else ' class="bad"'
+            out.append(f"<tr{cls}>" + "".join(f"<td>{e(_fmt(st[key], digits))}</td>"
+                                              for _, key, digits in _STEP_COLS) + "</tr>")
+        out.append("</table>")
+    if d["marks"]:
+        out.append("<h2>Marks</h2><ul>" + "".join(f"<li>t={m['t']:.0f} s: {e(m['mark'])}</li>"
+                                                   for m in d["marks"]) + "</ul>")
+    cmd = " ".join(d["header"]["command_line"])
+    out.append(f"<p>Command: <code>{e(cmd)}</code><br>Recording: <code>{e(d['recording'] or '-')}</code></p>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def render_report(rec: Recording, fmt: str) -> str:
+    """The report of ``rec`` as text in ``fmt`` (md | html | json); ReportError for another format."""
+    if fmt not in FORMATS:
+        raise ReportError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    data = report_data(rec)
+    if fmt == "json":
+        return json.dumps(data, indent=1, default=str) + "\n"
+    if fmt == "md":
+        return _markdown(data)
+    return _html(data)
