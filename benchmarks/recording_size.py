@@ -124,13 +124,15 @@ def realistic_frame(rng: random.Random, t: int) -> Frame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=3600, help="ticks to write (1 Hz)")
+    parser.add_argument("--second-hists", action="store_true",
+                        help="keep every second's latency histogram in its frame (RecordingWriter second_hists)")
     args = parser.parse_args()
     rng = random.Random(7)
     frames = [realistic_frame(rng, t) for t in range(args.seconds)]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.btrec"
         t0 = time.perf_counter()
-        writer = RecordingWriter(path, realistic_header())
+        writer = RecordingWriter(path, realistic_header(), second_hists=args.second_hists)
         for frame in frames:
             writer.append(frame)
         writer.write_verdict({"schema": "bottlenecktop.verdict/1", "capacity": {"max_sustainable_rps": 2900.0}})
@@ -143,6 +145,7 @@ def main() -> None:
         assert len(rec.frames) == len(frames), (len(rec.frames), len(frames))
     print(f"{'measure':<28}{'value':>14}{'budget':>14}")
     print(f"{'ticks (1 Hz)':<28}{len(frames):>14}{'':>14}")
+    print(f"{'per-second histograms':<28}{'kept' if args.second_hists else 'merged':>14}{'':>14}")
     print(f"{'file size, bytes':<28}{size:>14,}{SIZE_BUDGET:>14,}")
     print(f"{'bytes per tick':<28}{size / len(frames):>14,.0f}{'':>14}")
     print(f"{'write, ms per tick':<28}{write_s * 1000 / len(frames):>14.3f}{'':>14}")

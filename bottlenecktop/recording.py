@@ -189,7 +189,8 @@ class RecordingWriter:
             self._fail(f"cannot create {self.path}: {exc.strerror or exc}")
             return
         head = msgspec.to_builtins(_safe_header(header))
-        self._put({"kind": "header", "format": FORMAT, **head})
+        # Header omits fields at their defaults, schema_version among them: always state it in the file.
+        self._put({"kind": "header", "format": FORMAT, **head, "schema_version": header.schema_version})
 
     # The records -------------------------------------------------------------------------------------
 

@@ -94,6 +94,9 @@ def test_jq_reads_it_without_bottlenecktop(tmp_path: Path) -> None:
         shell=True, capture_output=True, text=True, timeout=30, check=True,
     ).stdout.strip()
     assert float(magic) == frames[-1].outcome.max_sustainable_rps  # type: ignore[union-attr]
+    head = subprocess.run(f"zcat {path} | head -1 | jq -c '[.kind, .format, .schema_version]'", shell=True,
+                          capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+    assert head == '["header","bottlenecktop.recording",1]'
 
 
 def test_plain_json_lines_are_read_too(tmp_path: Path) -> None:
