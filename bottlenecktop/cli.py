@@ -258,6 +258,8 @@ def parse_args(argv: Sequence[str]) -> RunConfig:
     _check_pid(ns.pid)
     _writable_target(ns.json, "--json")
     _writable_target(ns.record, "--record")
+    if ns.record is not None and ns.record.exists():
+        raise BadInput(f"--record {ns.record} exists: a recording is never overwritten; choose another name")
     return RunConfig(
         mode=mode, url=url, pid=ns.pid, headless=ns.headless, json_path=ns.json, max_time=ns.max_time,
         record_path=ns.record, record=not ns.no_record, slo_p99_ms=ns.slo_p99, max_error_rate=ns.max_error_rate,

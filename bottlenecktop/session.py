@@ -27,8 +27,8 @@ class Slo(msgspec.Struct, kw_only=True):
     error_rate: float = 0.01
 
 
-class Header(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """What a recording needs to be understood on another machine."""
+class Header(msgspec.Struct, kw_only=True):
+    """What a recording needs to be understood on another machine (every field written, schema_version first)."""
 
     schema_version: int = SCHEMA_VERSION
     mode: str = "observe"  # observe | attach | ramp | demo

@@ -42,6 +42,7 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["http://127.0.0.1:1/", "--body", "@/nonexistent/body.json"], "cannot read the body file"),
     (["http://127.0.0.1:1/", "--json", "/nonexistent/dir/v.json"], "no such directory"),
     (["http://127.0.0.1:1/", "--record", "r.jsonl", "--no-record"], "not allowed with argument"),
+    (["http://127.0.0.1:1/", "--record", "pyproject.toml"], "never overwritten"),
     (["demo", "--bottleneck", "nope"], "invalid choice"),
     (["demo", "--workers", "0"], "positive whole number"),
     (["replay", "/nonexistent/rec.btop"], "no such file"),
