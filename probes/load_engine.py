@@ -19,8 +19,9 @@ import httptools
 from probes.load_stats import Tally
 from probes.load_target import Target
 
-# A request leaving more than this after its intended time was not sent on time (the driver fell behind).
-LATE_S = 0.020
+# A request leaving more than this after its intended time was not sent on time (the driver fell behind;
+# shorter delays happen on a busy box when the scheduler runs someone else).
+LATE_S = 0.050
 # In the closed model, a failed request is retried after this pause so that a dead target is not hammered.
 CLOSED_ERROR_PAUSE_S = 0.010
 

@@ -26,6 +26,7 @@ from probes.load_target import BadTarget, build_target, client_ssl_context
 from probes.ramp import Ramp, RampSettings, StepPlan, judge
 from probes.samples import LoadSecond, RampOutcome, StepResult
 
+DOOM_AFTER_S = 0.5  # a step can be cut short on latency or errors once it has been judged this long
 TICK_S = 0.1  # how often the controller looks at commands, timeouts and early failure
 DRIVER_BUSY_CPU_PCT = 90.0  # at this CPU (% of one core) the driver cannot be trusted to keep up
 DRIVER_BUSY_LATE_SHARE = 0.05  # ... nor when this share of requests left late
@@ -193,6 +194,8 @@ class Worker:
     def _doomed(self, plan: StepPlan, now: float, end: float) -> bool:
         """True once the step has certainly failed on latency or errors: back off now, not at the step's end."""
         st = self.engine.st
+        if now - st.started < DOOM_AFTER_S:  # requests left over from the step before are not this step's
+            return False
         expected = (plan.rate if plan.rate else st.completed / max(now - st.started, 1e-3)) * (end - st.started)
         slo_us = self.config.slo_p99_ms * 1000.0
         new = st.lat[self._scan :]

@@ -103,6 +103,8 @@ class Ramp:
     _confirm_tries: int = 0
     _ladder: tuple[int, ...] = ()
     _plan_rate_of_confirmed: float | None = None
+    _retried: bool = False
+    _sustained_plans: list[tuple[StepPlan, StepResult]] = field(default_factory=list)
 
     def first(self) -> StepPlan:
         s = self.settings
@@ -121,7 +123,13 @@ class Ramp:
         assert plan is not None, "call first() before next()"
         self.results.append(result)
         if not result.sustained and result.reason == "driver":
+            # A starved driver measured nothing about the target: run the step once more before believing it.
+            if not self._retried:
+                self._retried = True
+                self._plan = StepPlan(plan.index + 1, plan.phase, plan.seconds, plan.rate, plan.concurrency, True)
+                return self._plan
             self.driver_limited = True
+        self._retried = False
         if plan.phase == "confirming":
             nxt = self._after_confirm(plan, result)
         elif self.settings.closed_model:
@@ -157,13 +165,15 @@ class Ramp:
         return plan.rate
 
     def _sustained(self, plan: StepPlan, result: StepResult) -> None:
+        self._sustained_plans.append((plan, result))
         if self.best is None or self._rate_of(plan, result) >= self._rate_of(self.best, self.best_result):
             self.best, self.best_result = plan, result
 
     def _dead(self, result: StepResult) -> bool:
         return not result.sustained and result.reason == "errors" and result.error_rate >= DEAD_ERROR_RATE
 
-    def _confirm(self, plan: StepPlan, drain: bool) -> StepPlan:
+    def _confirm(self, plan: StepPlan) -> StepPlan:
+        """Hold the best rate; always after a drain, so that no queue from the step before is judged."""
         assert self.best is not None
         return StepPlan(
             plan.index + 1,
@@ -171,7 +181,7 @@ class Ramp:
             self.settings.confirm_seconds,
             rate=self.best.rate,
             concurrency=self.best.concurrency,
-            drain=drain,
+            drain=True,
         )
 
     def _after_open(self, plan: StepPlan, result: StepResult) -> StepPlan | None:
@@ -181,7 +191,7 @@ class Ramp:
             if plan.phase == "ramping":
                 if s.max_rps is not None and plan.rate >= s.max_rps:
                     self.end_reason = "max-rps"
-                    return self._confirm(plan, drain=False)
+                    return self._confirm(plan)
                 rate = plan.rate * s.step_factor
                 if s.max_rps is not None:
                     rate = min(rate, s.max_rps)
@@ -196,7 +206,7 @@ class Ramp:
             if plan.phase == "ramping":
                 self._searches_left = s.search_steps
         if self._searches_left <= 0 or self.failed_rate is None:
-            return self._confirm(plan, drain=not result.sustained) if self.best is not None else None
+            return self._confirm(plan) if self.best is not None else None
         self._searches_left -= 1
         low = self.best.rate if self.best is not None else 0.0
         rate = (low + self.failed_rate) / 2.0
@@ -212,14 +222,14 @@ class Ramp:
             if not plateau and 0 <= position < len(self._ladder) - 1:
                 return StepPlan(plan.index + 1, "ramping", s.step_seconds, concurrency=self._ladder[position + 1])
             self.end_reason = "plateau" if plateau else "max-connections"
-            return self._confirm(plan, drain=False)
+            return self._confirm(plan)
         if not self.first_failure:
             self.first_failure = result.reason
         self.failed_rate = plan.concurrency
         if self._dead(result):
             self.end_reason = "errors"
             return None
-        return self._confirm(plan, drain=True) if self.best is not None else None
+        return self._confirm(plan) if self.best is not None else None
 
     def _after_confirm(self, plan: StepPlan, result: StepResult) -> StepPlan | None:
         if result.sustained:
@@ -237,5 +247,9 @@ class Ramp:
             lower = max(1, int(plan.concurrency * 0.9))
             self.best = StepPlan(plan.index, "searching", plan.seconds, concurrency=lower)
         else:
-            self.best = StepPlan(plan.index, "searching", plan.seconds, rate=plan.rate * 0.9)
-        return self._confirm(plan, drain=True)
+            # Hold the next lower rate that was sustained in a step, else 10 % below the failed hold.
+            below = [p.rate for p, r in self._sustained_plans if p.rate < plan.rate * 0.999]
+            rate = max(below) if below else plan.rate * 0.9
+            self.best = StepPlan(plan.index, "searching", plan.seconds, rate=rate)
+            self.best_result = next((r for p, r in self._sustained_plans if p.rate == rate), self.best_result)
+        return self._confirm(plan)
