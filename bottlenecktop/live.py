@@ -41,9 +41,9 @@ class LiveRun:
         self._closed = False
         self._finalize_lock = threading.Lock()
         runner.on_finish = self.finalize
-        self._signal_hooks: list[Callable[[], None]] = []
+        self._signal_hooks: list[Callable[[], object]] = []
 
-    def on_signal(self, hook: Callable[[], None]) -> None:
+    def on_signal(self, hook: Callable[[], object]) -> None:
         """Run ``hook`` (after stopping the run) when SIGTERM or SIGHUP arrives."""
         self._signal_hooks.append(hook)
 

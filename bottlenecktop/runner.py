@@ -40,6 +40,7 @@ class _Driver(Protocol):
     @property
     def done(self) -> bool: ...
     def stop(self, timeout: float = 5.0) -> None: ...
+    def take_events(self) -> list[str]: ...
 
 
 class _Writer(Protocol):
@@ -171,6 +172,7 @@ class Runner:
             before = self.outcome
             self._collect(messages)
             outcome = self.outcome if self.outcome is not before else None
+            events.extend(e for e in self.driver.take_events() if e not in self._said and self._once(e))
             while len(self._loads) > 2:  # never let the timeline lag the driver
                 self._loads.popleft()
         load = self._loads.popleft() if self._loads else None
