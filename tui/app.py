@@ -116,7 +116,7 @@ class BottleneckApp(App[int]):
                 yield ProcessPanel(id="process")
                 yield TopProcs(id="top-procs")
         yield Static(id="cursor-bar")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#load").border_title = "load"

@@ -57,14 +57,15 @@ def synthetic_frame(t: int, *, ramp: bool = True, rng: random.Random | None = No
     """The frame of tick ``t`` (session seconds) of the synthetic run; ``ramp=False`` gives an observe frame."""
     rng = rng or random.Random(t)
     jitter = 1.0 + (rng.random() - 0.5) * 0.04
-    step = t // STEP_S
+    step = min(t // STEP_S, 8)  # after 45 s the synthetic ramp holds at its last (overloaded) step
     offered = _offered(step) if ramp else 0.0
     achieved = min(offered, CAPACITY_RPS) * jitter if ramp else 0.0
     p50, p99 = _latency(offered)
     errs = {"timeout": int((offered - CAPACITY_RPS) * 0.05)} if offered > CAPACITY_RPS * 1.2 else {}
     load = None
     if ramp:
-        load = LoadSecond(t=float(t), phase="ramping", step=step, target_rps=offered, offered_rps=offered,
+        load = LoadSecond(t=float(t), phase="ramping" if t < 45 else "holding", step=step, target_rps=offered,
+                          offered_rps=offered,
                           sent=int(offered), completed=int(achieved), ok=int(achieved), errors=errs,
                           achieved_rps=round(achieved, 1), p50_ms=p50, p90_ms=p50 * 2, p99_ms=p99,
                           driver_cpu_pct=8.0 + offered / 40.0, connections=16)
@@ -108,7 +109,7 @@ def synthetic_frame(t: int, *, ramp: bool = True, rng: random.Random | None = No
                                  waits={"select": 98.0}, top_wait="select (selectors.py:415)")],
             spy_cpu_pct=3.1)
     step_result = None
-    if ramp and t > 0 and t % STEP_S == STEP_S - 1:
+    if ramp and 0 < t < 45 and t % STEP_S == STEP_S - 1:
         sp50, sp99 = _latency(offered)
         step_result = StepResult(step=step, phase="ramping", t_start=float(t - STEP_S + 1), t_end=float(t),
                                  offered_rps=offered, achieved_rps=round(min(offered, CAPACITY_RPS), 1),

@@ -45,5 +45,10 @@ def render_process(target: ProcSample | None, driver: ProcSample | None) -> Text
 
 
 class ProcessPanel(Static):
+    _shown: tuple[int, int] | None = None
+
     def show_process(self, target: ProcSample | None, driver: ProcSample | None) -> None:
-        self.update(render_process(target, driver))
+        key = (id(target), id(driver))
+        if key != self._shown:  # replay cursor moves and resizes often leave the sample as it was
+            self._shown = key
+            self.update(render_process(target, driver))

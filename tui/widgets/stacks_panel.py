@@ -52,5 +52,12 @@ def render_stacks(window: StackWindow | None, rows: int) -> Group | Text:
 
 
 class StacksPanel(Static):
+    _shown: tuple[int, int] | None = None  # (id of the window, rows) last rendered
+
     def show_window(self, window: StackWindow | None) -> None:
-        self.update(render_stacks(window, max(3, self.content_size.height or 8)))
+        """Re-render only when a new window closed or the panel was resized (windows close every few seconds)."""
+        rows = max(3, self.content_size.height or 8)
+        key = (id(window), rows)
+        if key != self._shown:
+            self._shown = key
+            self.update(render_stacks(window, rows))

@@ -16,7 +16,7 @@ def render_status(status: BarStatus) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f" {status.phase.upper()} ", style="reverse")
     if status.magic_rps is not None:
-        label = "magic number" if status.final else "magic so far"
+        label = "magic" if status.final else "so far"
         text.append(f" {label} ")
         at_least = "≥ " if status.lower_bound else ""  # the driver was the limit, not the target
         text.append(f"{at_least}{status.magic_rps:,.0f} req/s", style="bold")

@@ -1,0 +1,84 @@
+"""The screen's CPU cost at 1 Hz: runs ``python -m tui`` in tmux and measures that process's CPU.
+
+Budget (DESIGN.md): the whole TUI under 5 % of one core while observing at 1 Hz. The app runs over a synthetic
+session fed one frame a second from a thread (the runner's tick loop in miniature); the figure therefore includes
+the analysis' live_status per tick and the feeding thread, which a real run has too, but no probes.
+
+    PYTHONPATH=. /opt/btv/bin/python benchmarks/tui_idle_cost.py [--seconds 40] [--modes observe live]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tree_cpu_seconds(proc: psutil.Process) -> float:
+    """User + system CPU seconds of a process and its children."""
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def measure(mode: str, size: tuple[int, int], seconds: float, warmup: float) -> tuple[float, float]:
+    """(CPU % of one core, RSS MiB) of the app over ``seconds`` after ``warmup`` seconds."""
+    name = f"btv-tui-cost-{os.getpid()}-{mode}-{size[0]}"
+    cmd = f"cd {ROOT} && PYTHONPATH=. exec {sys.executable} -m tui --mode {mode} --seconds 30"
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]), cmd],
+                   check=True)
+    try:
+        pane_pid = int(subprocess.run(["tmux", "list-panes", "-t", name, "-F", "#{pane_pid}"], check=True,
+                                      capture_output=True, text=True).stdout.split()[0])
+        proc = psutil.Process(pane_pid)
+        time.sleep(warmup)  # start-up (imports, first layout) is not the steady cost
+        if not proc.is_running():
+            raise RuntimeError(f"the app exited during warm-up: {mode}")
+        c0, t0 = tree_cpu_seconds(proc), time.monotonic()
+        time.sleep(seconds)
+        c1, t1 = tree_cpu_seconds(proc), time.monotonic()
+        rss = proc.memory_info().rss / 2**20
+        return (c1 - c0) / (t1 - t0) * 100, rss
+    finally:
+        subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=False)
+        time.sleep(1)
+        subprocess.run(["tmux", "kill-session", "-t", name], check=False, capture_output=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=40.0, help="measuring time per case (s)")
+    parser.add_argument("--warmup", type=float, default=6.0, help="seconds before measuring")
+    parser.add_argument("--modes", nargs="+", default=["observe", "live"], choices=["observe", "live"])
+    parser.add_argument("--sizes", nargs="+", default=["80x24", "160x48"])
+    args = parser.parse_args()
+    if shutil.which("tmux") is None:
+        print("tmux is not installed; this benchmark runs the app in tmux", file=sys.stderr)
+        return 2
+    print(f"{'mode':<8} {'size':>7} {'seconds':>8} {'cpu % of one core':>18} {'rss MiB':>8}  budget 5 %")
+    worst = 0.0
+    for mode in args.modes:
+        for size_text in args.sizes:
+            w, h = (int(v) for v in size_text.split("x"))
+            cpu, rss = measure(mode, (w, h), args.seconds, args.warmup)
+            worst = max(worst, cpu)
+            print(f"{mode:<8} {size_text:>7} {args.seconds:>8.0f} {cpu:>18.2f} {rss:>8.1f}  "
+                  f"{'ok' if cpu < 5 else 'OVER'}", flush=True)
+    return 0 if worst < 5 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

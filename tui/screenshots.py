@@ -1,0 +1,64 @@
+"""Make the images in screenshots/ from the real app over the synthetic session: ``python -m tui.screenshots``.
+
+SVG from the app's save_screenshot; PNG too when ``rsvg-convert`` (Debian: librsvg2-bin) is installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tui.app import BottleneckApp
+from tui.synthetic import synthetic_session
+
+OUT = Path(__file__).resolve().parent.parent / "screenshots"
+
+
+class _Quiet:
+    def command(self, name: str, value: float | str | None = None) -> None:
+        pass
+
+
+CASES: dict[str, tuple[Callable[[], BottleneckApp], tuple[int, int], tuple[str, ...]]] = {
+    "live-80x24": (lambda: BottleneckApp(synthetic_session(40), _Quiet()), (80, 24), ()),
+    "live-160x48": (lambda: BottleneckApp(synthetic_session(40), _Quiet()), (160, 48), ()),
+    "replay-done-160x48": (lambda: BottleneckApp(synthetic_session(44, finished=True), mode="replay"),
+                           (160, 48), ()),
+    "observe-80x24": (lambda: BottleneckApp(synthetic_session(30, mode="observe"), _Quiet()), (80, 24), ()),
+    "compare-120x36": (lambda: BottleneckApp(synthetic_session(44, finished=True), mode="compare",
+                                             compare_with=synthetic_session(34, finished=True)), (120, 36), ()),
+    "help-80x24": (lambda: BottleneckApp(synthetic_session(40), _Quiet()), (80, 24), ("question_mark",)),
+}
+
+
+async def shoot(name: str) -> Path:
+    make, size, keys = CASES[name]
+    app = make()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        for key in keys:
+            await pilot.press(key)
+        await pilot.pause()
+        app.save_screenshot(f"{name}.svg", path=str(OUT))
+    return OUT / f"{name}.svg"
+
+
+def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    rsvg = shutil.which("rsvg-convert")
+    for name in CASES:
+        svg = asyncio.run(shoot(name))
+        if rsvg:
+            subprocess.run([rsvg, str(svg), "-o", str(svg.with_suffix(".png"))], check=True)
+        print(svg.with_suffix(".png" if rsvg else ".svg"))
+    if not rsvg:
+        print("rsvg-convert not found: SVG only (apt-get install librsvg2-bin for PNG)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
