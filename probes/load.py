@@ -23,6 +23,7 @@ import psutil
 
 from probes import load_wire
 from probes.load_config import ENGINES, DriverConfig
+from probes.load_engines import curl_available, engine_name
 from probes.load_target import BadTarget, build_target, parse_url
 from probes.samples import LoadSecond, RampOutcome, StepResult
 
@@ -40,14 +41,12 @@ class LoadDriver:
         problem = config.problem()
         if problem is None:
             try:
-                target = build_target(config.url, config.method, config.headers, config.body)
+                build_target(config.url, config.method, config.headers, config.body)
             except BadTarget as exc:
                 problem = str(exc)
             else:
-                if config.http2 or config.engine == "curl":
-                    problem = "the curl engine (HTTP/2) is not available yet; use engine='fast' over HTTP/1.1"
-                elif target.method == "HEAD":
-                    problem = "HEAD requests are not supported by the fast engine"
+                if engine_name(config) == "curl" and not curl_available():
+                    problem = "the curl engine (HTTP/2) needs pycurl: pip install pycurl"
         if problem is not None:
             raise ValueError(problem)
         self.config = config
@@ -188,13 +187,14 @@ def _describe_connect_error(exc: BaseException, where: str) -> str:
     return f"cannot connect to {where}: {text or type(exc).__name__}"
 
 
-def preflight(url: str, timeout: float = 3.0, insecure: bool = False, method: str = "GET") -> str | None:
+def preflight(
+    url: str, timeout: float = 3.0, insecure: bool = False, method: str = "GET", http2: bool = False
+) -> str | None:
     """Send one request to ``url``; None if the target answers (any HTTP status), else one line saying why not.
 
-    ``timeout`` is in seconds for the whole request.
+    ``timeout`` is in seconds for the whole request. With ``http2`` the request goes over HTTP/2 through libcurl
+    (h2 over TLS, prior knowledge over cleartext), as the ramp's requests will.
     """
-    import httpx  # only here: the driver process never needs it
-
     try:
         scheme, host, port, _ = parse_url(url)
     except BadTarget as exc:
@@ -206,6 +206,14 @@ def preflight(url: str, timeout: float = 3.0, insecure: bool = False, method: st
         return f"unknown host {host}"
     except UnicodeError:
         return f"malformed URL {url!r}: bad host name"
+    if http2:
+        if not curl_available():
+            return "HTTP/2 needs pycurl: pip install pycurl"
+        from probes.load_curl import preflight_curl
+
+        return preflight_curl(url, timeout=timeout, insecure=insecure, method=method, http2=True)
+    import httpx  # only here: the driver process never needs it
+
     try:
         with httpx.Client(verify=not insecure, timeout=timeout, follow_redirects=False) as client:
             client.request(method, url, headers={"User-Agent": "bottlenecktop-preflight"})

@@ -13,6 +13,7 @@ import socket
 import ssl
 import time
 from collections import deque
+from typing import Protocol
 
 import httptools
 
@@ -92,6 +93,25 @@ class _Conn(asyncio.Protocol):
         self.engine.lost(self, exc)
 
 
+class _HeadConn(_Conn):
+    """A connection for HEAD requests: each response ends with its headers, whatever Content-Length says.
+
+    llhttp would wait for the Content-Length bytes of body that a response to HEAD never has, and httptools
+    cannot tell it to skip them, so the response is finished at its headers and the next one gets a new parser.
+    """
+
+    __slots__ = ()
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        status, keep_alive = parser.get_status_code(), parser.should_keep_alive()
+        self.parser = httptools.HttpResponseParser(self)  # before finished(), which may send the next request
+        self.engine.finished(self, status, keep_alive)
+
+    def on_message_complete(self) -> None:
+        pass  # already finished at the headers
+
+
 class Engine:
     """Sends requests, counts what comes back into ``iv`` (this second) and ``st`` (the judged step window)."""
 
@@ -120,12 +140,18 @@ class Engine:
         self.events: list[str] = []  # new one-line messages for a person, drained by the caller
         self._seen: set[str] = set()
         self._closing = False
+        self._conn_class = _HeadConn if target.method == "HEAD" else _Conn
 
     # --- what the pacer and the controller call
 
     @property
     def in_flight(self) -> int:
         return self.busy + len(self.queue)
+
+    @property
+    def connections(self) -> int:
+        """Open connections (each carries at most one request)."""
+        return len(self.conns)
 
     def submit(self, intended: float, now: float) -> None:
         """One request meant to leave at ``intended`` (time.monotonic()); ``now`` is the time it is handed over."""
@@ -261,7 +287,7 @@ class Engine:
         try:
             _, conn = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: _Conn(self),
+                    lambda: self._conn_class(self),
                     target.host,
                     target.port,
                     ssl=self.ssl_context if target.tls else None,
@@ -329,10 +355,14 @@ class Engine:
             self.events.append(message)
 
 
+class Submits(Protocol):
+    def submit(self, intended: float, now: float) -> None: ...
+
+
 class Pacer:
     """The open-model schedule: request i of a rate segment is meant to leave at ``base + i / rate``."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Submits) -> None:
         self.engine = engine
         self.rate = 0.0
         self._base = time.monotonic()

@@ -20,9 +20,10 @@ import msgspec
 
 from probes import load_wire
 from probes.load_config import DriverConfig
-from probes.load_engine import Engine, Pacer
+from probes.load_engine import Pacer
+from probes.load_engines import LoadEngine, make_engine
 from probes.load_stats import Tally, histogram_of, p99_ms, percentiles
-from probes.load_target import BadTarget, build_target, client_ssl_context
+from probes.load_target import BadTarget, build_target
 from probes.ramp import Ramp, RampSettings, StepPlan, judge
 from probes.samples import LoadSecond, RampOutcome, StepResult
 
@@ -42,12 +43,7 @@ class Worker:
         self.config = config
         self.emit = emit
         target = build_target(config.url, config.method, config.headers, config.body)
-        self.engine = Engine(
-            target,
-            timeout=config.timeout,
-            max_connections=config.max_connections,
-            ssl_context=client_ssl_context(config.insecure) if target.tls else None,
-        )
+        self.engine: LoadEngine = make_engine(config, target)
         self.pacer = Pacer(self.engine)
         self.ramp = Ramp(
             RampSettings(
@@ -306,7 +302,7 @@ class Worker:
                 driver_cpu_pct=cpu_pct,
                 lag_p99_ms=p99_ms(iv.lag),
                 late=iv.late,
-                connections=len(engine.conns),
+                connections=engine.connections,
             ),
         )
 

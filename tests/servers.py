@@ -75,9 +75,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # a response to HEAD says how long the body is, and does not send it
+            self.wfile.write(body)
+        with owner.lock:
+            owner.methods[self.command] = owner.methods.get(self.command, 0) + 1
 
     do_GET = _serve
+    do_HEAD = _serve
     do_POST = _serve
     do_PUT = _serve
 
@@ -104,6 +108,7 @@ class CapacityServer:
         self.semaphore = threading.Semaphore(slots or 1)
         self.lock = threading.Lock()
         self.requests = 0
+        self.methods: dict[str, int] = {}  # requests answered, by method
         self.stall_start: float | None = None  # time.monotonic() when the stall began
         self._stall_end: float | None = None
         self._started = time.monotonic()
