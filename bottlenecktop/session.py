@@ -64,7 +64,7 @@ class Frame(msgspec.Struct, kw_only=True, omit_defaults=True):
     events: list[str] = []  # things that happened: "target pid 4242 exited", "py-spy: permission denied"
 
 
-Listener = Callable[[Frame], None]
+Listener = Callable[[Frame], object]
 
 
 class Session:
@@ -79,13 +79,13 @@ class Session:
         self.verdict: dict[str, object] | None = None  # the final verdict, once the run is over
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
-        self._verdict_listeners: list[Callable[[dict[str, object]], None]] = []
+        self._verdict_listeners: list[Callable[[dict[str, object]], object]] = []
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(frame)`` after each append, on the appending thread."""
         self._listeners.append(listener)
 
-    def subscribe_verdict(self, listener: Callable[[dict[str, object]], None]) -> None:
+    def subscribe_verdict(self, listener: Callable[[dict[str, object]], object]) -> None:
         """Call ``listener(verdict)`` once the run is over and its verdict is known, on the finishing thread."""
         self._verdict_listeners.append(listener)
 

@@ -22,7 +22,7 @@ from bottlenecktop.control import Controller
 from bottlenecktop.session import Frame, Session
 from probes.samples import ProcBrief, ProcSample, StackWindow
 from tui.cursor import TimeCursor
-from tui.messages import FrameAdded
+from tui.messages import FrameAdded, VerdictReady
 from tui.screens.compare import CompareScreen
 from tui.screens.help import HelpScreen
 from tui.series import window
@@ -128,6 +128,7 @@ class BottleneckApp(App[int]):
         self._apply_size(self.size.width, self.size.height)
         if self.mode == "live":
             self.session.subscribe(self._on_tick_thread)
+            self.session.subscribe_verdict(lambda verdict: self.post_message(VerdictReady(verdict)))
         if self.mode == "compare" and self.compare_with is not None:
             self.push_screen(CompareScreen(self.session, self.compare_with))
         self.call_after_refresh(self.redraw)
@@ -154,6 +155,10 @@ class BottleneckApp(App[int]):
         if self.cursor is not None:
             return self.cursor.so_far()
         return self.session.snapshot()
+
+    def on_verdict_ready(self, message: VerdictReady) -> None:
+        """The final verdict replaces the live status on the bar; redraw once more to show it."""
+        self.call_later(self.redraw)
 
     def on_frame_added(self, message: FrameAdded) -> None:
         """Coalesce bursts: redraw now if the last redraw is at least half a tick old, else once, later."""

@@ -14,3 +14,10 @@ class FrameAdded(Message):
     """A frame was appended to the live session (posted with the thread-safe ``post_message``)."""
 
     frame: Frame
+
+
+@dataclass
+class VerdictReady(Message):
+    """The run is over and its final verdict is known (posted from the engine's thread)."""
+
+    verdict: dict[str, object]
