@@ -15,7 +15,7 @@ import msgspec
 ERROR_CLASSES = ("http_4xx", "http_5xx", "timeout", "refused", "reset", "other")
 
 # Where a thread that is not running waits, as classified from its Python stack.
-WAIT_CLASSES = ("lock", "socket", "disk", "sleep", "select", "other")
+WAIT_CLASSES = ("lock", "socket", "client", "disk", "sleep", "select", "other")
 
 
 class LoadSecond(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -42,14 +42,60 @@ _LINE_WAITS: list[tuple[re.Pattern[str], str]] = [
                 r"getaddrinfo\(|create_connection\(|urlopen\(|getresponse\("), "socket"),
     (re.compile(r"\bsleep\("), "sleep"),
     (re.compile(r"\b(select|poll|epoll|kevent)\(|\.control\("), "select"),
-    (re.compile(r"\b(fsync|fdatasync|sync_file_range)\(|\.(write|flush|writelines|truncate)\("), "disk"),
+    (re.compile(r"\b(fsync|fdatasync|sync_file_range|pwrite|pwritev)\(|\.(write|flush|writelines|truncate)\("),
+     "disk"),
 ]
 
 
+# A socket wait with one of these on the stack is a call out to another service ("client"): the path part
+# (with "/" so that a file merely named client.py in the app does not count) or the function name.
+_CLIENT_PATHS = ("/http/client.py", "/urllib/request.py", "/urllib3/", "/requests/", "/httpx/", "/httpcore/",
+                 "/aiohttp/", "/psycopg", "/pymysql/", "/MySQLdb/", "/redis/", "/pymongo/", "/grpc/", "/botocore/")
+_CLIENT_FUNCS = ("getresponse", "urlopen", "create_connection")
+# Socket-layer files a read passes through on its way down from the code that asked for it.
+_SOCKET_LAYER = ("socket.py", "ssl.py", "_pyio.py", "selectors.py")
+# A server's own request reader: a socket read called straight from it waits for the client's next request
+# (an idle keep-alive connection), which is idle by design, not a wait on anything the server needs.
+_SERVER_READERS = (("server.py", "handle_one_request"), ("socketserver.py", "handle"))
+IDLE = "select"
+
+
+def _is_client_call(frames: list[Frame]) -> bool:
+    return any(any(m in path for m in _CLIENT_PATHS) or func.rsplit(".", 1)[-1] in _CLIENT_FUNCS
+               for func, path, _ in frames)
+
+
+def _is_idle_request_read(frames: list[Frame]) -> bool:
+    """The innermost frame above the socket layer is a server's request reader (keep-alive idle)."""
+    for func, path, _ in reversed(frames):
+        base = os.path.basename(path)
+        if base in _SOCKET_LAYER:
+            continue
+        return any(base == fname and func.rsplit(".", 1)[-1] == name for fname, name in _SERVER_READERS)
+    return False
+
+
+def _refine_socket(frames: list[Frame]) -> str:
+    if _is_client_call(frames):
+        return "client"
+    if _is_idle_request_read(frames):
+        return IDLE
+    return "socket"
+
+
 def classify(frames: list[Frame]) -> str | None:
-    """The WAIT_CLASSES entry the stack (outermost first) waits in, or None when it looks like running code."""
+    """The WAIT_CLASSES entry the stack (outermost first) waits in, or None when it looks like running code.
+
+    Socket waits are split three ways: "client" (inside a call to another service), the idle class (a server
+    handler waiting for its client's next request on a keep-alive connection) and "socket" (anything else).
+    """
     if not frames:
         return None
+    kind = _innermost_wait(frames)
+    return _refine_socket(frames) if kind == "socket" else kind
+
+
+def _innermost_wait(frames: list[Frame]) -> str | None:
     func, path, line = frames[-1]
     base = os.path.basename(path)
     for fname, funcs, kind in _LIBRARY_WAITS:

@@ -102,7 +102,7 @@ def test_permission_message_says_how_to_grant() -> None:
     ([("Queue.get", "/usr/lib/python3.11/queue.py", 171), ("Condition.wait", "/x/threading.py", 320)], "lock"),
     ([("Event.wait", "/usr/lib/python3.11/threading.py", 622)], "lock"),
     ([("SocketIO.readinto", "/usr/lib/python3.11/socket.py", 706)], "socket"),
-    ([("HTTPResponse.begin", "/usr/lib/python3.11/http/client.py", 318)], "socket"),
+    ([("HTTPResponse.begin", "/usr/lib/python3.11/http/client.py", 318)], "client"),  # a call out: see stack_classify
     ([("BaseServer.serve_forever", "/usr/lib/python3.11/socketserver.py", 233),
       ("_PollSelector.select", "/usr/lib/python3.11/selectors.py", 415)], "select"),
     ([("run", "/nonexistent/app.py", 3)], None),

@@ -9,8 +9,14 @@ from dataclasses import dataclass, field
 from bottlenecktop.session import Frame, Header
 from probes.samples import StackWindow
 
-# The stack class a server thread sits in while it has nothing to do (an accept loop, an idle event loop).
+# The stack class a server thread sits in while it has nothing to do (an accept loop, an idle event loop, a
+# handler waiting for its client's next request on a keep-alive connection).
 IDLE_WAIT = "select"
+# When is the target itself short of CPU (rather than the node merely busy with other processes)?
+STARVED_MS = 100.0  # run delay, ms per second: below this waiting for a CPU costs the target nothing that matters
+WANTS_CORE = 85.0  # % of one core: its busiest thread's CPU plus the run delay says it wanted a whole core
+STARVED_SHARE = 0.25  # run delay per request as a share of the median latency
+OWN_SHARE = 0.5  # the target's share of the busy CPU (the observer taken out) above which the CPU is its own
 
 
 @dataclass
@@ -42,6 +48,41 @@ class Context:
         if room < 0.25:  # the observer took the whole box: the load-driver rule tells it
             return None
         return min(100.0, max(0.0, (cpu.busy_pct / 100 * ncpu - self.observer_cores[i]) / room * 100))
+
+    def own_cpu_share(self, i: int) -> float | None:
+        """The target's share of the node's busy CPU once the observer is taken out, 0..1 (None: not known)."""
+        frame = self.frames[i]
+        target, node = frame.target, frame.node
+        if target is None or not target.alive or node is None:
+            return None
+        busy = node.cpu.busy_pct / 100 * self.ncpu(frame) - self.observer_cores[i]
+        return min(1.0, target.cpu_pct / 100 / busy) if busy > 0.05 else 1.0
+
+    def target_starved(self, i: int) -> bool:
+        """The target waited for a CPU long enough to hold it back: its busiest thread wanted a whole core, or
+        the run delay per request is a real share of the median latency (a lightly loaded target on a busy node
+        waits a little at every wake-up, which is not a limit)."""
+        frame = self.frames[i]
+        target = frame.target
+        if target is None or not target.alive or target.run_delay_ms < STARVED_MS:
+            return False
+        delay = target.run_delay_ms
+        top = max((t.cpu_pct for t in target.threads), default=0.0)
+        if top + delay / 10 >= WANTS_CORE:
+            return True
+        load = frame.load
+        if load is not None and load.achieved_rps > 0 and load.p50_ms > 0:
+            return delay / load.achieved_rps >= STARVED_SHARE * load.p50_ms
+        return delay / 10 >= 50.0  # no load to compare with: half a core's worth of waiting
+
+    def cpu_limits_target(self, i: int, util_floor: float) -> bool:
+        """The CPU is busy (``util_floor`` % of what is left to the target) and it is the target's problem: the
+        target uses most of it, or is starved of it. Busy with other processes alone does not count."""
+        util = self.node_util(i)
+        if util is None or util < util_floor:
+            return False
+        own = self.own_cpu_share(i)
+        return own is None or own >= OWN_SHARE or self.target_starved(i)
 
     def wait_shares(self, window: StackWindow) -> dict[str, float]:
         """Share of the target's thread samples in each wait class (and "running"), 0..1.

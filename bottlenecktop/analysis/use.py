@@ -44,10 +44,11 @@ def find_findings(header: Header, frames: Sequence[Frame], window_s: float = 5.0
     found: list[Finding] = []
     for rule in RULES:
         hits = [rule.hit(i, f, ctx) for i, f in enumerate(frames)]
-        span = best_span(sustained_spans(ctx.times, hits, 2, window_s, ctx.interval))
+        window = min(window_s, rule.window_s) if rule.window_s else window_s
+        span = best_span(sustained_spans(ctx.times, hits, 2, window, ctx.interval))
         saturated = span is not None
         if span is None:
-            span = best_span(sustained_spans(ctx.times, hits, 1, window_s, ctx.interval))
+            span = best_span(sustained_spans(ctx.times, hits, 1, window, ctx.interval))
         if span is None:
             continue
         found.append(Finding(resource=rule.resource, severity=SATURATED if saturated else WARNING,

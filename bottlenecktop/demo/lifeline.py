@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import select
 import signal
 import sys
 import threading
@@ -62,9 +63,10 @@ def die_with_parent(parent_pid: int | None) -> None:
 
 def _read_until_eof() -> None:
     try:
-        while os.read(0, 4096):
+        # Wait in select first: a stack probe then sees this thread idle (a bare blocking read looks busy).
+        while select.select([0], [], [])[0] and os.read(0, 4096):
             pass
-    except OSError:
+    except (OSError, ValueError):
         pass
     # Let the main thread run the cleanups, outside any lock this thread might interrupt.
     os.kill(os.getpid(), signal.SIGTERM)

@@ -16,6 +16,9 @@ class Rule:
     hit: Callable[[int, Frame, Context], Hit | None]  # judge one frame (index, frame, context)
     describe: Callable[[Span, Context], list[str]]  # evidence sentences for a sustained span
     specific: bool = False  # names a cause inside the target, so it outranks the node-wide view of it
+    # Seconds the signal must hold, when shorter than the analysis window: for signals that are unambiguous as
+    # soon as they last a tick or two (a process at its fd limit does not come back down on its own).
+    window_s: float | None = None
 
 
 def during(span: Span) -> str:

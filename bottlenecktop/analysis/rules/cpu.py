@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bottlenecktop.analysis.context import Context
+from bottlenecktop.analysis.context import OWN_SHARE, Context
 from bottlenecktop.analysis.rules.base import Rule, clamp, during, observer_note
 from bottlenecktop.analysis.window import Hit, Span
 from bottlenecktop.session import Frame
@@ -35,10 +35,18 @@ def cpu_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
     names = {}
     if frame.target is not None and frame.target.alive:
         values["target"] = frame.target.cpu_pct
+        values["delay"] = frame.target.run_delay_ms
         others = [p for p in frame.node.top_procs if p.pid not in (frame.target.pid, ctx.header.driver_pid,
                                                                      ctx.header.self_pid)]
         if others:
             names["others"] = ", ".join(f"{p.name} (pid {p.pid})" for p in others[:3])
+        own = ctx.own_cpu_share(i)
+        if own is not None and own < OWN_SHARE and not ctx.target_starved(i):
+            # Other processes keep the node busy, yet the target gets a CPU when it asks: not its limit.
+            level, values["bystander"] = 1, 1.0
+            strength *= 0.5
+        elif ctx.target_starved(i):
+            values["starved"] = 1.0
     return Hit(level, strength, "node", values, names)
 
 
@@ -59,6 +67,13 @@ def cpu_describe(span: Span, ctx: Context) -> list[str]:
             others = span.common("others")
             said += "; other processes took most of the rest" + (f" (busiest: {others})" if others else "")
         out.append(said)
+        delay = span.mean("delay")
+        if sum(1 for h in span.hits if "bystander" in h.values) * 2 > len(span.hits):
+            out.append(f"the target's threads waited only {delay:.0f} ms per second for a CPU (run delay): the "
+                       "busy node is not what holds the target back")
+        elif any("starved" in h.values for h in span.hits):
+            out.append(f"the target's threads waited {delay:.0f} ms per second for a CPU (run delay): it is "
+                       "starved of CPU")
     note = observer_note(span, ctx)
     if note:
         out.append(note)

@@ -16,6 +16,7 @@ PSI_SAT = 25.0
 IOWAIT_WARN = 20.0  # % of the node
 WAIT_WARN = 0.3  # share of the target's thread samples waiting on file I/O
 WAIT_SAT = 0.5
+OWN_SHARE = 0.2  # the target's share of the device's bytes below which a busy device is someone else's
 
 
 def disk_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
@@ -27,7 +28,7 @@ def disk_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
         if node.disks:
             name, dev = max(node.disks.items(), key=lambda kv: kv[1].busy_pct)
             busy, queue, await_ms = dev.busy_pct, dev.queue, dev.await_ms
-            values.update(busy=busy, queue=queue, await_ms=await_ms)
+            values.update(busy=busy, queue=queue, await_ms=await_ms, device_bps=dev.w_bps + dev.r_bps)
             names["device"] = name
         psi = node.psi_io_some or 0.0
         if node.psi_io_some is not None:
@@ -46,6 +47,12 @@ def disk_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
         level = 1
     else:
         return None
+    target = frame.target
+    if target is not None and target.alive:
+        values["target_bps"] = target.write_bps + target.read_bps
+        device_bps = values.get("device_bps", 0.0)
+        if level == 2 and wait < WAIT_WARN and device_bps > 0 and values["target_bps"] < OWN_SHARE * device_bps:
+            level = 1  # another process keeps the device busy; the target neither uses it much nor waits on it
     strength = max(clamp((busy - BUSY_WARN) / (100 - BUSY_WARN)), clamp(psi / 50), clamp(wait))
     scope = "node" if busy >= BUSY_WARN or psi >= PSI_WARN else f"pid {window.pid}" if window else "node"
     return Hit(level, strength, scope, values, names)
@@ -64,6 +71,9 @@ def disk_describe(span: Span, ctx: Context) -> list[str]:
         extra.append(f"iowait {span.mean('iowait'):.0f} %")
     if extra:
         out.append(", ".join(extra) + ("" if out else f" {during(span)}"))
+    if span.mean("target_bps") >= 1e6:
+        out.append(f"the target moved {span.mean('target_bps') / 1e6:.0f} MB/s to and from storage of the "
+                   f"device's {span.mean('device_bps') / 1e6:.0f} MB/s")
     if span.mean("wait") > 0:
         pid = span.common("pid")
         out.append(f"threads of pid {pid} spent {span.mean('wait') * 100:.0f} % of their samples waiting on file "

@@ -9,6 +9,8 @@ from bottlenecktop.session import Frame
 
 FILL_WARN = 0.75  # share of the soft limit
 FILL_SAT = 0.9
+FILL_FULL = 0.98  # no room left: saturated even before an error shows
+WINDOW_S = 2.0  # seconds: a process at its fd limit stays there, so two ticks are no spike
 # Error classes a process out of descriptors causes: it cannot accept, or answers 5xx.
 FD_ERRORS = ("refused", "reset", "http_5xx", "other")
 
@@ -21,9 +23,12 @@ def fds_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
     if fill < FILL_WARN:
         return None
     values = {"fds": float(target.fds), "limit": float(target.fd_limit), "fill": fill}
+    errors = 0.0
     if frame.load is not None:
-        values["errors"] = float(sum(frame.load.errors.get(c, 0) for c in FD_ERRORS))
-    return Hit(2 if fill >= FILL_SAT else 1, min(1.0, fill), f"pid {target.pid}", values)
+        errors = values["errors"] = float(sum(frame.load.errors.get(c, 0) for c in FD_ERRORS))
+    # At the limit with requests failing (or with no room left at all) is saturation, whatever else is busy.
+    full = fill >= FILL_SAT and (errors > 0 or fill >= FILL_FULL)
+    return Hit(2 if full else 1, min(1.0, fill), f"pid {target.pid}", values)
 
 
 def fds_describe(span: Span, ctx: Context) -> list[str]:
@@ -35,7 +40,20 @@ def fds_describe(span: Span, ctx: Context) -> list[str]:
         errs = {c: n for c, n in first_error.load.errors.items() if c in FD_ERRORS and n}
         kinds = ", ".join(f"{n} {c}" for c, n in errs.items())
         out.append(f"errors started at t={first_error.t:.0f} s ({kinds} in that second)")
+        out.extend(_early(first_error.t, ctx))
     return out
 
 
-FDS = Rule("fds", fds_hit, fds_describe, specific=True)
+def _early(t_error: float, ctx: Context) -> list[str]:
+    """Said when the descriptors ran out before any ramp step was sustained: the limit, not the rate."""
+    steps = [f.step for f in ctx.frames if f.step is not None]
+    if any(s.sustained and s.t_end <= t_error for s in steps):
+        return []
+    served = sum(f.load.ok for f in ctx.frames if f.load is not None and f.t < t_error)
+    limit = next((f.target.fd_limit for f in ctx.frames if f.target is not None and f.target.fd_limit), 0)
+    return [f"the descriptors ran out after about {served} requests, before the ramp sustained any step: what ends "
+            f"the run is the leak (or a limit of {limit} too low for this load), not the request rate; raise the "
+            "limit (ulimit -n) to measure the rate, and look for descriptors that are never closed"]
+
+
+FDS = Rule("fds", fds_hit, fds_describe, specific=True, window_s=WINDOW_S)

@@ -22,8 +22,9 @@ THREAD_PINNED = 85.0  # % of one core: a thread this busy is busy hardware, what
 
 
 def _hardware_idle(i: int, frame: Frame, ctx: Context) -> bool:
-    util = ctx.node_util(i)
-    if util is not None and util >= IDLE_CPU:
+    """No hardware holds the target back: its CPU is not busy (busy with other processes while the target
+    gets a CPU when it asks does not count), no thread of it is pinned, no disk is busy."""
+    if ctx.cpu_limits_target(i, IDLE_CPU):
         return False
     target = frame.target
     if target is not None and any(t.cpu_pct >= THREAD_PINNED for t in target.threads):
@@ -54,18 +55,37 @@ def _wait_hit(i: int, frame: Frame, ctx: Context, cls: str) -> tuple[StackWindow
     return window, share
 
 
+def _values(i: int, frame: Frame, ctx: Context, share: float) -> dict[str, float]:
+    values = {"share": share, "util": ctx.node_util(i) or 0.0}
+    if frame.target is not None and frame.target.alive:
+        values["delay"] = frame.target.run_delay_ms
+    return values
+
+
 def lock_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
     found = _wait_hit(i, frame, ctx, "lock")
     if found is None:
         return None
     window, share = found
-    util = ctx.node_util(i) or 0.0
-    return Hit(2 if share >= WAIT_SAT else 1, clamp(share), f"pid {window.pid}",
-               {"share": share, "util": util, "threads": float(len(window.threads))},
+    values = _values(i, frame, ctx, share)
+    values["threads"] = float(len(window.threads))
+    return Hit(2 if share >= WAIT_SAT else 1, clamp(share), f"pid {window.pid}", values,
                {"where": _top_wait(window, "lock")})
 
 
 def downstream_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
+    window = ctx.target_stacks(i)
+    if window is None:
+        return None
+    calls = ctx.wait_shares(window).get("client", 0.0)
+    if calls >= WAIT_WARN:  # socket waits the stack probe saw inside a call to another service
+        if not _hardware_idle(i, frame, ctx):
+            return None
+        values = _values(i, frame, ctx, calls)
+        values["client"] = calls * 100
+        return Hit(2 if calls >= WAIT_SAT else 1, clamp(calls), f"pid {window.pid}", values,
+                   {"where": _top_wait(window, "client")})
+    # Recordings from before the "client" class: plain socket waits and the client frames among the functions.
     found = _wait_hit(i, frame, ctx, "socket")
     if found is None:
         return None
@@ -79,14 +99,20 @@ def downstream_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
         level = 1
     else:
         return None
-    util = ctx.node_util(i) or 0.0
-    return Hit(level, clamp(share), f"pid {window.pid}", {"share": share, "util": util, "client": client},
-               {"where": _top_wait(window, "socket")})
+    values = _values(i, frame, ctx, share)
+    values["client"] = client
+    return Hit(level, clamp(share), f"pid {window.pid}", values, {"where": _top_wait(window, "socket")})
 
 
 def _describe(span: Span, ctx: Context, what: str) -> list[str]:
+    util = span.mean("util")
+    if util >= IDLE_CPU:
+        cpu = (f"while the node's CPU was {util:.0f} % busy with other work, the target waiting only "
+               f"{span.mean('delay'):.0f} ms per second for a CPU")
+    else:
+        cpu = f"while the CPU left to the target was {util:.0f} % busy"
     out = [f"threads of {span.scope()} spent {span.mean('share') * 100:.0f} % of their samples waiting {what} "
-           f"{during(span)} while the CPU left to the target was {span.mean('util'):.0f} % busy"]
+           f"{during(span)} {cpu}"]
     where = span.common("where")
     if where:
         out.append(f"most waits sit in {where}")
@@ -98,8 +124,8 @@ def lock_describe(span: Span, ctx: Context) -> list[str]:
 
 
 def downstream_describe(span: Span, ctx: Context) -> list[str]:
-    out = _describe(span, ctx, "on socket reads or connects")
-    if span.mean("client") >= CLIENT_WARN:
+    out = _describe(span, ctx, "on another service (socket reads or connects in a client call)")
+    if span.mean("client") >= CLIENT_WARN and abs(span.mean("client") - span.mean("share") * 100) >= 1:
         out.append(f"{span.mean('client'):.0f} % of samples are inside a call to another service")
     return out
 
