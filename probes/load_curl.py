@@ -332,10 +332,13 @@ class CurlEngine:
         multi = self.multi
         while True:
             queued, ok, failed = multi.info_read()
-            for handle in ok:
-                self._done(handle, 0, "")
-            for handle, code, message in failed:
-                self._done(handle, code, message)
+            try:
+                for handle in ok:
+                    self._done(handle, 0, "")
+                for handle, code, message in failed:
+                    self._done(handle, code, message)
+            except Exception as exc:  # a bug here must show as one line, not stop the loop's callbacks quietly
+                self.note(f"the curl engine failed: {type(exc).__name__}: {exc}")
             if not queued:
                 return
 
@@ -364,9 +367,7 @@ class CurlEngine:
                     cls = status_class(status)
                     tally.errors[cls] = tally.errors.get(cls, 0) + 1
         else:
-            cls, line = classify_curl_error(
-                code, message, handle.getinfo(pycurl.OS_ERRNO), self.target, self.timeout
-            )
+            cls, line = classify_curl_error(code, message, handle.getinfo(pycurl.OS_ERRNO), self.target, self.timeout)
             self.note(line)
             iv.fail(cls)
             st.fail(cls)
@@ -395,7 +396,11 @@ class CurlEngine:
     def _check_version(self, handle: pycurl.Curl) -> None:
         """Say once when HTTP/2 was asked for and the server answered in something else."""
         self._checked_version = True
-        if handle.getinfo(pycurl.HTTP_VERSION) != pycurl.CURL_HTTP_VERSION_2_0:
+        try:
+            version = handle.getinfo(pycurl.INFO_HTTP_VERSION)
+        except (pycurl.error, ValueError):  # an old libcurl that cannot say
+            return
+        if version != pycurl.CURL_HTTP_VERSION_2_0:
             self.note(f"{self.target.where} answered in HTTP/1.1, not HTTP/2 (its TLS did not offer h2)")
 
     # --- libcurl's callbacks: they must never raise (pycurl would print a traceback and fail the transfer)
