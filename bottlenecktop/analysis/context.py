@@ -15,6 +15,7 @@ IDLE_WAIT = "select"
 # When is the target itself short of CPU (rather than the node merely busy with other processes)?
 STARVED_MS = 100.0  # run delay, ms per second: below this waiting for a CPU costs the target nothing that matters
 WANTS_CORE = 85.0  # % of one core: its busiest thread's CPU plus the run delay says it wanted a whole core
+BUSY_THREAD = 30.0  # % of one core: a thread doing real CPU work, whose wait for a CPU delays it in turn
 STARVED_SHARE = 0.25  # run delay per request as a share of the median latency
 OWN_SHARE = 0.5  # the target's share of the busy CPU (the observer taken out) above which the CPU is its own
 
@@ -59,17 +60,23 @@ class Context:
         return min(1.0, target.cpu_pct / 100 / busy) if busy > 0.05 else 1.0
 
     def target_starved(self, i: int) -> bool:
-        """The target waited for a CPU long enough to hold it back: its busiest thread wanted a whole core, or
-        the run delay per request is a real share of the median latency (a lightly loaded target on a busy node
-        waits a little at every wake-up, which is not a limit)."""
+        """The target waited for a CPU long enough to hold it back: its busy thread wanted a whole core, or the
+        run delay is a real share of the time its threads spent blocked (from the stacks; else of the median
+        latency per request). A target whose threads mostly block waits a little at every wake-up on a busy
+        node, which is not what limits it."""
         frame = self.frames[i]
         target = frame.target
         if target is None or not target.alive or target.run_delay_ms < STARVED_MS:
             return False
         delay = target.run_delay_ms
         top = max((t.cpu_pct for t in target.threads), default=0.0)
-        if top + delay / 10 >= WANTS_CORE:
+        if top >= BUSY_THREAD and top + delay / 10 >= WANTS_CORE:  # (the delay is summed over all threads)
             return True
+        window = self.target_stacks(i)
+        if window is not None and window.threads:
+            # Threads that mostly block (on a lock, a socket, the disk) lose little to a late wake-up: compare the
+            # time spent waiting for a CPU with the time spent blocked.
+            return delay >= STARVED_SHARE * self.blocked_ms(window)
         load = frame.load
         if load is not None and load.achieved_rps > 0 and load.p50_ms > 0:
             return delay / load.achieved_rps >= STARVED_SHARE * load.p50_ms
@@ -83,6 +90,15 @@ class Context:
             return False
         own = self.own_cpu_share(i)
         return own is None or own >= OWN_SHARE or self.target_starved(i)
+
+    def blocked_ms(self, window: StackWindow) -> float:
+        """ms per second the target's working threads (idle ones left out) spent blocked, not running: the
+        threads weighed by their samples against the most sampled one (a thread there all along counts 1)."""
+        counted = [th.samples for th in window.threads if th.samples > 0 and th.waits.get(IDLE_WAIT, 0.0) < 50]
+        if not counted:
+            return 0.0
+        threads = sum(counted) / max(counted)
+        return threads * (1.0 - self.wait_shares(window).get("running", 0.0)) * 1000.0
 
     def wait_shares(self, window: StackWindow) -> dict[str, float]:
         """Share of the target's thread samples in each wait class (and "running"), 0..1.

@@ -9,6 +9,7 @@ from typing import Any
 from bottlenecktop.analysis.capacity import ceilings, cost_per_request, plan
 from bottlenecktop.analysis.findings import RESOURCES, SATURATED, TARGET_EXIT, Finding, LiveStatus
 from bottlenecktop.analysis.knee import Magic, find_knee, magic_number, overload, steps_of, within_slo
+from bottlenecktop.analysis.rules.driver import CPU_WARN as DRIVER_CPU_WARN
 from bottlenecktop.analysis.use import find_findings
 from bottlenecktop.session import Frame, Header
 from probes.samples import StepResult
@@ -23,11 +24,28 @@ def _r(x: float | None, digits: int = 1) -> float | None:
     return None if x is None else round(float(x), digits)
 
 
-def _choose(findings: list[Finding], magic: Magic, hit_limit: bool) -> tuple[Finding | None, float]:
+def _driver_starved(frames: Sequence[Frame], findings: list[Finding]) -> Finding | None:
+    """The saturated node CPU finding when the driver was late on its failed steps while using little CPU of its
+    own: it waited for a CPU like everyone else, so the busy node, not the driver, is the finding to lead with."""
+    cpu = next((f for f in findings if f.resource == "cpu" and f.severity == SATURATED), None)
+    failed = [f.step for f in frames if f.step is not None and f.step.reason == "driver"]
+    if cpu is None or not failed or max(s.driver_cpu_pct for s in failed) >= DRIVER_CPU_WARN:
+        return None
+    late = sum(s.late for s in failed)
+    note = (f"the load driver sent {late} requests late on {len(failed)} step(s) while using at most "
+            f"{max(s.driver_cpu_pct for s in failed):.0f} % of one core: it too waited for a CPU on the busy "
+            "node, so the magic number is a lower bound")
+    if note not in cpu.evidence:
+        cpu.evidence.append(note)
+    return cpu
+
+
+def _choose(findings: list[Finding], magic: Magic, hit_limit: bool,
+            frames: Sequence[Frame] = ()) -> tuple[Finding | None, float]:
     """The primary bottleneck and a confidence 0..1 from how clear its signal is against the runner-up."""
     ranked = [f for f in findings if f.resource in RESOURCES]
     if magic.driver_limited:
-        lead = next((f for f in ranked if f.resource == "load-driver"), None)
+        lead = _driver_starved(frames, ranked) or next((f for f in ranked if f.resource == "load-driver"), None)
         if lead is not None:
             ranked = [lead] + [f for f in ranked if f is not lead]
     saturated = [f for f in ranked if f.severity == SATURATED]
@@ -65,7 +83,7 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
     magic = magic_number(frames, slo)
     knee = find_knee(steps)
     hit_limit = magic.reason in LIMIT_REASONS or any(not s.sustained for s in steps)
-    lead, confidence = _choose(findings, magic, hit_limit)
+    lead, confidence = _choose(findings, magic, hit_limit, frames)
     duration = frames[-1].t - frames[0].t + header.interval if frames else 0.0
     bottleneck: dict[str, Any]
     if lead is not None:

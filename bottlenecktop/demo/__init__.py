@@ -9,8 +9,10 @@ Kinds and their limits by construction (defaults; every knob is an option, ``key
 - ``lock``: ``workers`` (4) semaphore slots around a ``work_ms`` (20) ms sleep: 4 x 1000 / 20 = 200 req/s, CPU idle.
 - ``downstream``: each request calls a second local service with ``slots`` (4) slots of ``delay_ms`` (25) ms:
   4 x 1000 / 25 = 160 req/s; the target's threads wait on socket reads.
-- ``disk``: ``size_bytes`` (4096) written and fsynced per request, in a temp dir the demo makes (under ``dir``)
-  and deletes; the limit is the device's fsync latency, not known in advance.
+- ``disk``: ``size_bytes`` (8 MiB) written per request straight to the device (O_DIRECT, O_DSYNC; page cache
+  plus O_DSYNC where O_DIRECT is refused), every request at once, into a file in a temp dir the demo makes
+  (under ``dir``) and deletes: the device's write bandwidth and latency are the limit, not known in advance
+  (about 270 req/s on a 2 GB/s virtual disk), the device ~100 % busy with a queue, little CPU.
 - ``fds``: one file descriptor leaked per request under RLIMIT_NOFILE ``limit`` (256): requests fail with EMFILE
   (HTTP 500, and new connections wait unaccepted) after about limit - baseline fds - open connections requests.
 """

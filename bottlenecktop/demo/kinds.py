@@ -82,10 +82,11 @@ SPECS: dict[str, KindSpec] = {
         ),
         KindSpec(
             "disk",
-            "each request writes {size_bytes} bytes and fsyncs them: capacity set by the device's fsync latency "
-            "(not known in advance)",
+            "each request writes {size_bytes} bytes straight to the device (O_DIRECT, O_DSYNC), all requests at once: "
+            "capacity set by the device's write bandwidth and latency (not known in advance), the device busy",
             (
-                Knob("size_bytes", int, lambda: "4096", 1, 16 * 1024 * 1024, "bytes written per request"),
+                Knob("size_bytes", int, lambda: str(8 * 2**20), 1, 64 * 2**20,
+                     "bytes written per request (a fast virtual disk needs megabytes to be the limit)"),
                 Knob("dir", str, lambda: "", help="where the demo makes (and deletes) its temp dir"),
             ),
             lambda o: None,
