@@ -140,3 +140,14 @@ def test_a_device_kept_busy_by_another_process_is_only_a_warning() -> None:
     b = TimelineBuilder(header(ncpu=2))
     b.ticks(8, node=node(busy=20, ncpu=2, disks=disk_busy(1e5, 2e9)), target=target)
     assert by_resource(find_findings(b.header, b.frames))["disk"].severity == WARNING
+
+
+def test_fds_running_out_after_sustained_steps_says_the_count_not_the_rate() -> None:
+    b = TimelineBuilder(header(ncpu=2))
+    b.step(20, seconds=3, node=node(busy=8, ncpu=2), target=proc(fds=120, fd_limit=256))
+    b.step(30, achieved=10, errors={"http_5xx": 20}, seconds=3, node=node(busy=8, ncpu=2),
+           target=proc(fds=256, fd_limit=256))
+    b.outcome(20, reason="errors", confirmed=False)
+    v = build_verdict(b.header, b.frames)
+    assert v["bottleneck"]["resource"] == "fds"
+    assert any("after about 60 requests" in e and "at any rate" in e for e in v["bottleneck"]["evidence"])

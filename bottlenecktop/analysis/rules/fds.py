@@ -45,12 +45,14 @@ def fds_describe(span: Span, ctx: Context) -> list[str]:
 
 
 def _early(t_error: float, ctx: Context) -> list[str]:
-    """Said when the descriptors ran out before any ramp step was sustained: the limit, not the rate."""
-    steps = [f.step for f in ctx.frames if f.step is not None]
-    if any(s.sustained and s.t_end <= t_error for s in steps):
-        return []
+    """How many requests it took to run out: a leak ends a run after a count of requests, whatever the rate."""
     served = sum(f.load.ok for f in ctx.frames if f.load is not None and f.t < t_error)
     limit = next((f.target.fd_limit for f in ctx.frames if f.target is not None and f.target.fd_limit), 0)
+    steps = [f.step for f in ctx.frames if f.step is not None]
+    if any(s.sustained and s.t_end <= t_error for s in steps):
+        return [f"the descriptors ran out after about {served} requests: if they are never closed (a leak) the "
+                "target fails after a count of requests at any rate, so the magic number says when the ramp got "
+                "there, not what the target sustains"]
     return [f"the descriptors ran out after about {served} requests, before the ramp sustained any step: what ends "
             f"the run is the leak (or a limit of {limit} too low for this load), not the request rate; raise the "
             "limit (ulimit -n) to measure the rate, and look for descriptors that are never closed"]
