@@ -1,7 +1,8 @@
 """How cheap is the load driver? Its engines next to wrk, on the same nginx, in the same run.
 
 nginx (worker_processes 1, a 3-byte body, its own temporary config) is pinned to CPU 1 and every client to
-CPU 0 with taskset; each client keeps 32 keep-alive connections busy for a fixed time. The table gives
+CPU 0 with taskset; each client keeps 32 keep-alive connections busy for a fixed time (over HTTP/2, 32 requests
+outstanding on one multiplexed connection, to a second nginx port that speaks h2c). The table gives
 requests per second, the client's CPU per request, and the ratio to wrk in requests per CPU-second of the
 client (per core), which is the figure that matters when the driver shares a box with its target.
 
@@ -38,6 +39,7 @@ http {{
   keepalive_requests 100000000;
   client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};
   server {{ listen 127.0.0.1:{port}; location / {{ return 200 "ok\\n"; }} }}
+  server {{ listen 127.0.0.1:{h2c_port} http2; location / {{ return 200 "ok\\n"; }} }}
 }}
 """
 
@@ -53,11 +55,12 @@ def pin(cpu: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def nginx() -> Iterator[str]:
+def nginx() -> Iterator[tuple[str, str]]:
+    """nginx on two ports: (HTTP/1.1 URL, HTTP/2 cleartext URL)."""
     with tempfile.TemporaryDirectory(prefix="btv-nginx-") as d:
-        port = free_port()
+        port, h2c_port = free_port(), free_port()
         conf = Path(d) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(d=d, port=port))
+        conf.write_text(NGINX_CONF.format(d=d, port=port, h2c_port=h2c_port))
         proc = subprocess.Popen(
             [*pin(1), "nginx", "-c", str(conf), "-p", d],
             stdout=subprocess.DEVNULL,
@@ -72,7 +75,7 @@ def nginx() -> Iterator[str]:
                 time.sleep(0.05)
             else:
                 raise SystemExit("nginx did not start")
-            yield f"http://127.0.0.1:{port}/"
+            yield f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{h2c_port}/"
         finally:
             proc.terminate()
             proc.wait(5)
@@ -109,11 +112,20 @@ def main() -> None:
     if not shutil.which("nginx"):
         raise SystemExit("nginx is not installed; this benchmark needs it (apt-get install nginx)")
     rows: list[tuple[str, float, float]] = []
-    with nginx() as url:
+    with nginx() as (url, h2c_url):
         if shutil.which("wrk"):
             rows.append(("wrk -t1", *bench_wrk(url, args.seconds, args.connections)))
         rows.append(("fast (uvloop + httptools)", *bench_engine(url, args.seconds, args.connections)))
         rows.append(("fast (plain asyncio)", *bench_engine(url, args.seconds, args.connections, "--no-uvloop")))
+        rows.append(
+            ("curl HTTP/1.1 (pycurl multi)", *bench_engine(url, args.seconds, args.connections, "--engine=curl"))
+        )
+        rows.append(
+            (
+                "curl HTTP/2 h2c (1 conn)",
+                *bench_engine(h2c_url, args.seconds, args.connections, "--engine=curl", "--http2"),
+            )
+        )
     print(f"# driver vs wrk, {datetime.datetime.now().isoformat(timespec='seconds')}")
     print(
         f"# {platform.node()}: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
@@ -121,11 +133,11 @@ def main() -> None:
         f"{args.connections} connections, {args.seconds:g} s each"
     )
     wrk_per_cpu = 1.0 / rows[0][2] if rows[0][0].startswith("wrk") else None
-    print(f"{'engine':28} {'req/s':>10} {'CPU us/req':>11} {'req per CPU-s':>14} {'ratio to wrk':>13}")
+    print(f"{'engine':30} {'req/s':>10} {'CPU us/req':>11} {'req per CPU-s':>14} {'ratio to wrk':>13}")
     for name, rps, cpu_per_req in rows:
         per_cpu = 1.0 / cpu_per_req if cpu_per_req > 0 else float("inf")
         ratio = f"{per_cpu / wrk_per_cpu:.2f}x" if wrk_per_cpu else "-"
-        print(f"{name:28} {rps:>10,.0f} {cpu_per_req * 1e6:>11.1f} {per_cpu:>14,.0f} {ratio:>13}")
+        print(f"{name:30} {rps:>10,.0f} {cpu_per_req * 1e6:>11.1f} {per_cpu:>14,.0f} {ratio:>13}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
-"""A closed loop at full speed over the fast engine, for benchmarks/driver_vs_wrk.py (the same job as wrk -c N).
+"""A closed loop at full speed over one engine, for benchmarks/driver_vs_wrk.py (the same job as wrk -c N).
 
-``python -m probes.load_bench URL --connections 32 --seconds 5`` prints one JSON line: requests, errors,
-seconds, cpu_seconds of this process.
+``python -m probes.load_bench URL --connections 32 --seconds 5 [--engine curl] [--http2]`` prints one JSON line:
+requests, errors, seconds, cpu_seconds of this process.
 """
 
 from __future__ import annotations
@@ -11,18 +11,17 @@ import asyncio
 import json
 import time
 
-from probes.load_engine import Engine
-from probes.load_target import build_target, client_ssl_context
+from probes.load_config import DriverConfig
+from probes.load_engines import make_engine
+from probes.load_target import build_target
 
 
-async def closed_loop(url: str, connections: int, seconds: float) -> dict[str, float]:
+async def closed_loop(
+    url: str, connections: int, seconds: float, engine_name: str = "fast", http2: bool = False
+) -> dict[str, float]:
     """Keep ``connections`` requests outstanding for ``seconds``; count what completed."""
-    target = build_target(url)
-    engine = Engine(
-        target,
-        max_connections=connections,
-        ssl_context=client_ssl_context(True) if target.tls else None,
-    )
+    config = DriverConfig(url=url, max_connections=connections, engine=engine_name, http2=http2, insecure=True)
+    engine = make_engine(config, build_target(url))
     engine.set_concurrency(connections)
     await asyncio.sleep(0.5)  # connections open and warm up outside the measured window
     start, cpu0 = time.monotonic(), time.process_time()
@@ -52,8 +51,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument("--engine", choices=("fast", "curl"), default="fast")
+    parser.add_argument("--http2", action="store_true", help="HTTP/2 (curl engine; prior knowledge over http://)")
     args = parser.parse_args()
-    coro = closed_loop(args.url, args.connections, args.seconds)
+    coro = closed_loop(args.url, args.connections, args.seconds, args.engine, args.http2)
     if args.no_uvloop:
         result = asyncio.run(coro)
     else:
