@@ -108,6 +108,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--body", metavar="DATA|@FILE", help="request body, or @FILE to read it from a file")
     p.add_argument("--timeout", metavar="SECONDS", type=_positive_float, default=5.0,
                    help="per-request timeout (default 5)")
+    p.add_argument("--http2", action="store_true", help="speak HTTP/2 (prior knowledge on http://, ALPN on https://)")
+    p.add_argument("-k", "--insecure", action="store_true", help="do not check the target's TLS certificate")
     p.add_argument("--connections", metavar="N", type=_positive_int,
                    help="cap on connections (and the concurrency of --closed-model)")
     p.add_argument("--start-rps", metavar="N", type=_positive_float, default=10.0,
@@ -266,6 +268,7 @@ def parse_args(argv: Sequence[str]) -> RunConfig:
         max_rps=ns.max_rps, goal_rps=ns.goal_rps, interval=ns.interval, headers=tuple(ns.headers),
         method=ns.method, body=_read_body(ns.body), yes=ns.yes, closed_model=ns.closed_model,
         concurrency=ns.connections, timeout=ns.timeout, start_rps=ns.start_rps, step_seconds=ns.step_seconds,
+        http2=ns.http2, insecure=ns.insecure,
         demo_kind=getattr(ns, "bottleneck", "cpu"),
         demo_options=demo_options, argv=tuple(argv),
     )

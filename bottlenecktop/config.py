@@ -28,6 +28,8 @@ class RunConfig:
     closed_model: bool = False
     concurrency: int | None = None  # connection cap (and the concurrency steps of the closed model)
     timeout: float = 5.0  # seconds per request
+    http2: bool = False  # HTTP/2 (through libcurl): prior knowledge over http://, ALPN over https://
+    insecure: bool = False  # skip TLS certificate checks (self-signed test servers)
     start_rps: float = 10.0  # the ramp's first step
     step_seconds: float = 3.0  # how long each ramp step lasts
     demo_kind: str = "cpu"

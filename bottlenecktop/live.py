@@ -168,7 +168,8 @@ def _driver_config(config: RunConfig, url: str, t0: float) -> Any:
     return DriverConfig(url=url, method=config.method, headers=config.headers, body=config.body,
                         timeout=config.timeout, slo_p99_ms=config.slo_p99_ms, max_error_rate=config.max_error_rate,
                         max_rps=config.max_rps, closed_model=config.closed_model, t0=t0,
-                        start_rps=config.start_rps, step_seconds=config.step_seconds, **extra)
+                        start_rps=config.start_rps, step_seconds=config.step_seconds, http2=config.http2,
+                        insecure=config.insecure, **extra)
 
 
 def build_live_run(config: RunConfig) -> LiveRun:
@@ -199,7 +200,8 @@ def build_live_run(config: RunConfig) -> LiveRun:
             local = is_local_url(url)
             if not local:
                 _consent(url, config)
-            problem = preflight(url, timeout=min(config.timeout, 5.0))
+            problem = preflight(url, timeout=min(config.timeout, 5.0), insecure=config.insecure,
+                                method=config.method, http2=config.http2)
             if problem:
                 raise RunFailed(f"{url}: {problem}")
             if pid is None and local:
