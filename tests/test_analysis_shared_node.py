@@ -151,3 +151,30 @@ def test_fds_running_out_after_sustained_steps_says_the_count_not_the_rate() -> 
     v = build_verdict(b.header, b.frames)
     assert v["bottleneck"]["resource"] == "fds"
     assert any("after about 60 requests" in e and "at any rate" in e for e in v["bottleneck"]["evidence"])
+
+
+def test_a_driver_late_for_want_of_cpu_does_not_take_the_verdict() -> None:
+    # The driver used 3 % of a core but sent requests late: it waited for a CPU on the busy node like the rest.
+    b = TimelineBuilder(header(ncpu=2))
+    win = lock_window()
+    target = proc(cpu=7, threads=[("Thread-1", 2.0)])
+    target.run_delay_ms = 90.0
+    b.step(135, p99=30, node=others_busy(), target=target, stacks=win, driver_cpu=3.0)
+    b.step(200, achieved=150, p99=300, node=others_busy(), target=target, stacks=win, driver_cpu=3.0, late=40,
+           sustained=False, reason="driver")
+    b.outcome(135, p99=30, reason="driver", driver_limited=True)
+    v = build_verdict(b.header, b.frames)
+    assert v["bottleneck"]["resource"] == "lock", v["findings"]
+    assert any("waited for a CPU on the busy node, so the magic number is a lower bound" in e
+               for e in v["bottleneck"]["evidence"])
+    assert v["capacity"]["lower_bound"] is True
+
+
+def test_a_thread_always_running_in_its_stack_but_given_a_third_of_a_core_is_starved() -> None:
+    b = TimelineBuilder(header(ncpu=2))
+    target = proc(cpu=33, threads=[("python3", 31.0), ("python3", 2.0)])
+    target.run_delay_ms = 700.0
+    win = stacks([("gil-work_0", 200, {}, "")] + [(f"h{k}", 40, {"lock": 95.0}, "Future.result (_base.py:451)")
+                                                  for k in range(30)], gil=40)
+    b.ticks(8, node=others_busy(), target=target, stacks=win)
+    assert by_resource(find_findings(b.header, b.frames))["cpu"].severity == SATURATED

@@ -73,6 +73,9 @@ class Context:
         if top >= BUSY_THREAD and top + delay / 10 >= WANTS_CORE:  # (the delay is summed over all threads)
             return True
         window = self.target_stacks(i)
+        if window is not None and top < WANTS_CORE and any(
+                th.running_pct >= WANTS_CORE and th.waits.get(IDLE_WAIT, 0.0) < 50 for th in window.threads):
+            return True  # a thread whose stack always shows running code got less than a core: runnable, waiting
         if window is not None and window.threads:
             # Threads that mostly block (on a lock, a socket, the disk) lose little to a late wake-up: compare the
             # time spent waiting for a CPU with the time spent blocked.

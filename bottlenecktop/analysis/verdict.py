@@ -25,27 +25,34 @@ def _r(x: float | None, digits: int = 1) -> float | None:
 
 
 def _driver_starved(frames: Sequence[Frame], findings: list[Finding]) -> Finding | None:
-    """The saturated node CPU finding when the driver was late on its failed steps while using little CPU of its
-    own: it waited for a CPU like everyone else, so the busy node, not the driver, is the finding to lead with."""
-    cpu = next((f for f in findings if f.resource == "cpu" and f.severity == SATURATED), None)
+    """When the driver was late on its failed steps while using little CPU of its own on a node whose CPU was
+    busy, it waited for a CPU like everyone else: the strongest saturated finding about the target (or the node)
+    leads instead, told that the magic number is a lower bound."""
+    busy = any(f.resource == "cpu" for f in findings)
     failed = [f.step for f in frames if f.step is not None and f.step.reason == "driver"]
-    if cpu is None or not failed or max(s.driver_cpu_pct for s in failed) >= DRIVER_CPU_WARN:
+    if not busy or not failed or max(s.driver_cpu_pct for s in failed) >= DRIVER_CPU_WARN:
+        return None
+    lead = next((f for f in findings if f.severity == SATURATED and f.resource != "load-driver"), None)
+    if lead is None:
         return None
     late = sum(s.late for s in failed)
     note = (f"the load driver sent {late} requests late on {len(failed)} step(s) while using at most "
-            f"{max(s.driver_cpu_pct for s in failed):.0f} % of one core: it too waited for a CPU on the busy "
-            "node, so the magic number is a lower bound")
-    if note not in cpu.evidence:
-        cpu.evidence.append(note)
-    return cpu
+            f"{max(s.driver_cpu_pct for s in failed):.0f} % of one core: it waited for a CPU on the busy node, "
+            "so the magic number is a lower bound")
+    if note not in lead.evidence:
+        lead.evidence.append(note)
+    return lead
 
 
 def _choose(findings: list[Finding], magic: Magic, hit_limit: bool,
             frames: Sequence[Frame] = ()) -> tuple[Finding | None, float]:
     """The primary bottleneck and a confidence 0..1 from how clear its signal is against the runner-up."""
     ranked = [f for f in findings if f.resource in RESOURCES]
-    if magic.driver_limited:
-        lead = _driver_starved(frames, ranked) or next((f for f in ranked if f.resource == "load-driver"), None)
+    instead = _driver_starved(frames, ranked)
+    if instead is not None:
+        ranked = [instead] + [f for f in ranked if f is not instead]
+    elif magic.driver_limited:
+        lead = next((f for f in ranked if f.resource == "load-driver"), None)
         if lead is not None:
             ranked = [lead] + [f for f in ranked if f is not lead]
     saturated = [f for f in ranked if f.severity == SATURATED]
