@@ -1,4 +1,6 @@
-"""Make the images in screenshots/ from the real app over the synthetic session: ``python -m tui.screenshots``.
+"""Make the images in screenshots/ from the real app: ``python -m tui.screenshots`` over the synthetic session,
+and ``python -m tui.screenshots --recording NAME=FILE ...`` over recordings of real runs (the replay screen at the
+end of the run, where the verdict is on the top line).
 
 SVG from the app's save_screenshot; PNG too when ``rsvg-convert`` (Debian: librsvg2-bin) is installed.
 """
@@ -35,6 +37,21 @@ CASES: dict[str, tuple[Callable[[], BottleneckApp], tuple[int, int], tuple[str, 
 }
 
 
+def recording_case(path: Path, size: tuple[int, int]) -> tuple[Callable[[], BottleneckApp], tuple[int, int],
+                                                               tuple[str, ...]]:
+    """The replay screen over a real recording, at its end."""
+    from bottlenecktop.analysis.verdict import build_verdict
+    from bottlenecktop.recording import read_recording, session_from_recording
+
+    def make() -> BottleneckApp:
+        rec = read_recording(path)
+        session = session_from_recording(rec)
+        session.verdict = rec.verdict or build_verdict(rec.header, rec.frames)
+        return BottleneckApp(session, mode="replay")
+
+    return make, size, ()
+
+
 async def shoot(name: str) -> Path:
     make, size, keys = CASES[name]
     app = make()
@@ -50,7 +67,14 @@ async def shoot(name: str) -> Path:
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     rsvg = shutil.which("rsvg-convert")
-    for name in CASES:
+    names = list(CASES)
+    if sys.argv[1:2] == ["--recording"]:
+        names = []
+        for item in sys.argv[2:]:
+            name, _, file = item.partition("=")
+            CASES[name] = recording_case(Path(file), (160, 48))
+            names.append(name)
+    for name in names:
         svg = asyncio.run(shoot(name))
         if rsvg:
             subprocess.run([rsvg, str(svg), "-o", str(svg.with_suffix(".png"))], check=True)
