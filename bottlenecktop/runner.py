@@ -12,6 +12,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+import msgspec
+
 from bottlenecktop.session import Frame, Session
 from probes.samples import LoadSecond, NodeSample, ProcSample, RampOutcome, StackWindow, StepResult
 
@@ -98,6 +100,7 @@ class Runner:
         self._last_window = 0.0
         self._thread: threading.Thread | None = None
         self._target_gone = False
+        self._thread_names: dict[int, str] = {}  # tid -> Python thread name, learnt from stack windows
         self.on_finish: Callable[[], object] | None = None  # runs on the loop's thread once everything stopped
 
     # -- Controller -------------------------------------------------------------------------------------------
@@ -187,6 +190,10 @@ class Runner:
             self._target_gone = True
             events.append(f"target pid {target.pid} exited at {t:.0f} s")
         stacks = self._maybe_window(t, step is not None or outcome is not None)
+        if stacks is not None:
+            self._thread_names.update((th.tid, th.name) for th in stacks.threads if th.name)
+        if target is not None and self._thread_names:
+            target = self._with_python_thread_names(target)
         if self.stacks is not None and self.stacks.error and self.stacks.error not in self._said:
             events.append(self._once(self.stacks.error))
         return Frame(
@@ -202,6 +209,14 @@ class Runner:
             marks=[self._marks.popleft() for _ in range(len(self._marks))],
             events=[e for e in events if e],
         )
+
+    def _with_python_thread_names(self, sample: ProcSample) -> ProcSample:
+        """The kernel knows Python threads only by the process name; py-spy knows what the program called them."""
+        names = self._thread_names
+        if not any(th.tid in names for th in sample.threads):
+            return sample
+        threads = [msgspec.structs.replace(th, name=names[th.tid]) if th.tid in names else th for th in sample.threads]
+        return msgspec.structs.replace(sample, threads=threads)
 
     def _once(self, text: str) -> str:
         self._said.add(text)
