@@ -3,6 +3,7 @@ exits, and Python thread names learnt from py-spy."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 from bottlenecktop.runner import Runner
@@ -38,7 +39,7 @@ def test_one_frame_per_tick_with_marks_and_python_thread_names() -> None:
         runner.run()
     frames = runner.session.frames
     assert 8 <= len(frames) <= 11, [f.t for f in frames]
-    assert all(b.t > a.t for a, b in zip(frames, frames[1:], strict=False))
+    assert all(b.t > a.t for a, b in itertools.pairwise(frames))
     assert frames[0].marks == ["before the first tick"]
     assert all(f.node is not None and f.target is not None for f in frames)
     assert any(f.stacks is not None for f in frames)
