@@ -40,6 +40,12 @@ def descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
+def listening_ports(pids: set[int] | None = None) -> set[int]:
+    """Ports in LISTEN state, of the given processes or of any."""
+    return {c.laddr.port for c in psutil.net_connections("tcp")
+            if c.status == "LISTEN" and isinstance(c.laddr, tuple) and c.laddr and (pids is None or c.pid in pids)}
+
+
 def all_gone(procs: list[psutil.Process], timeout: float = 8.0) -> list[psutil.Process]:
     _, alive = psutil.wait_procs(procs, timeout=timeout)
     return alive
@@ -70,14 +76,12 @@ def test_sigkill_leaves_no_process_and_a_readable_recording(tmp_path: Path) -> N
     try:
         wait_for_frames(tmp_path / "run.btrec", 4)
         children = descendants(proc.pid)
-        ports = [c.laddr.port for c in psutil.net_connections("tcp") if c.status == "LISTEN"
-                 and c.pid in {ch.pid for ch in children}]
+        ports = listening_ports({ch.pid for ch in children})
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=10)
     finally:
         proc.kill()
     assert all_gone(children) == [], "a demo or driver process outlived bottlenecktop"
-    for port in ports:
-        assert not any(c.laddr.port == port and c.status == "LISTEN" for c in psutil.net_connections("tcp"))
+    assert ports and not ports & listening_ports()
     rec = read_recording(tmp_path / "run.btrec")
     assert len(rec.frames) >= 4 and rec.verdict is None
