@@ -178,3 +178,13 @@ def test_a_thread_always_running_in_its_stack_but_given_a_third_of_a_core_is_sta
                                                   for k in range(30)], gil=40)
     b.ticks(8, node=others_busy(), target=target, stacks=win)
     assert by_resource(find_findings(b.header, b.frames))["cpu"].severity == SATURATED
+
+
+def test_stacks_without_working_threads_fall_back_to_latency_for_starvation() -> None:
+    # py-spy saw only idle threads this window: the run delay is compared with the latency per request instead.
+    b = TimelineBuilder(header(ncpu=2))
+    target = proc(cpu=15, threads=[("python3", 2.0)])
+    target.run_delay_ms = 300.0  # 1.2 ms per request at 250 req/s against a 40 ms median: not a limit
+    win = stacks([(f"k{k}", 40, IDLE_KEEPALIVE[1], IDLE_KEEPALIVE[0]) for k in range(50)])
+    b.step(250, p50=40, p99=150, node=others_busy(), target=target, stacks=win)
+    assert by_resource(find_findings(b.header, b.frames))["cpu"].severity == WARNING

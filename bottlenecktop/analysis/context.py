@@ -76,10 +76,11 @@ class Context:
         if window is not None and top < WANTS_CORE and any(
                 th.running_pct >= WANTS_CORE and th.waits.get(IDLE_WAIT, 0.0) < 50 for th in window.threads):
             return True  # a thread whose stack always shows running code got less than a core: runnable, waiting
-        if window is not None and window.threads:
+        blocked = self.blocked_ms(window) if window is not None else 0.0
+        if blocked > 0:
             # Threads that mostly block (on a lock, a socket, the disk) lose little to a late wake-up: compare the
             # time spent waiting for a CPU with the time spent blocked.
-            return delay >= STARVED_SHARE * self.blocked_ms(window)
+            return delay >= STARVED_SHARE * blocked
         load = frame.load
         if load is not None and load.achieved_rps > 0 and load.p50_ms > 0:
             return delay / load.achieved_rps >= STARVED_SHARE * load.p50_ms
