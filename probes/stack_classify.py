@@ -58,6 +58,11 @@ _SOCKET_LAYER = ("socket.py", "ssl.py", "_pyio.py", "selectors.py")
 # (an idle keep-alive connection), which is idle by design, not a wait on anything the server needs.
 _SERVER_READERS = (("server.py", "handle_one_request"), ("socketserver.py", "handle"))
 IDLE = "select"
+# Waits that mean "nothing to do yet", not "blocked behind another thread": a worker pool waiting for work, a
+# thread waiting for a signal or for another thread to end. Contention is an acquire on a lock or semaphore.
+_IDLE_WAITS = (("queue.py", "Queue.get"), ("queue.py", "get"), ("threading.py", "Event.wait"),
+               ("threading.py", "Thread.join"), ("threading.py", "Thread._wait_for_tstate_lock"),
+               ("thread.py", "_worker"), ("threading.py", "Timer.run"))
 
 
 def _is_client_call(frames: list[Frame]) -> bool:
@@ -75,6 +80,15 @@ def _is_idle_request_read(frames: list[Frame]) -> bool:
     return False
 
 
+def _refine_lock(frames: list[Frame]) -> str:
+    """A lock-like wait inside a pool's get, an Event or a join is idle; the rest is contention."""
+    for func, path, _ in frames:
+        base = os.path.basename(path)
+        if any(base == fname and func == name for fname, name in _IDLE_WAITS):
+            return IDLE
+    return "lock"
+
+
 def _refine_socket(frames: list[Frame]) -> str:
     if _is_client_call(frames):
         return "client"
@@ -88,11 +102,16 @@ def classify(frames: list[Frame]) -> str | None:
 
     Socket waits are split three ways: "client" (inside a call to another service), the idle class (a server
     handler waiting for its client's next request on a keep-alive connection) and "socket" (anything else).
+    Lock waits are split two ways: idle (a pool waiting for work, an Event, a join) and "lock" (contention).
     """
     if not frames:
         return None
     kind = _innermost_wait(frames)
-    return _refine_socket(frames) if kind == "socket" else kind
+    if kind == "socket":
+        return _refine_socket(frames)
+    if kind == "lock":
+        return _refine_lock(frames)
+    return kind
 
 
 def _innermost_wait(frames: list[Frame]) -> str | None:

@@ -99,8 +99,13 @@ def test_permission_message_says_how_to_grant() -> None:
 
 
 @pytest.mark.parametrize(("frames", "kind"), [
-    ([("Queue.get", "/usr/lib/python3.11/queue.py", 171), ("Condition.wait", "/x/threading.py", 320)], "lock"),
-    ([("Event.wait", "/usr/lib/python3.11/threading.py", 622)], "lock"),
+    # a pool waiting for work, or a thread waiting for a signal, is idle ("select"), not lock contention
+    ([("Queue.get", "/usr/lib/python3.11/queue.py", 171), ("Condition.wait", "/x/threading.py", 320)], "select"),
+    ([("Event.wait", "/usr/lib/python3.11/threading.py", 622)], "select"),
+    ([("_worker", "/usr/lib/python3.11/concurrent/futures/thread.py", 81),
+      ("Queue.get", "/usr/lib/python3.11/queue.py", 171)], "select"),
+    ([("handle", "/app/server.py", 40), ("Semaphore.acquire", "/usr/lib/python3.11/threading.py", 468),
+      ("Condition.wait", "/usr/lib/python3.11/threading.py", 320)], "lock"),
     ([("SocketIO.readinto", "/usr/lib/python3.11/socket.py", 706)], "socket"),
     ([("HTTPResponse.begin", "/usr/lib/python3.11/http/client.py", 318)], "client"),  # a call out: see stack_classify
     ([("BaseServer.serve_forever", "/usr/lib/python3.11/socketserver.py", 233),
