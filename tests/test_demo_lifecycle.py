@@ -207,7 +207,7 @@ def test_module_runs_a_server_until_ctrl_c() -> None:
         assert get(url) == b"ok\n"
         children = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(5) == 0
+        assert proc.wait(15) == 0  # stop() may take its full SIGTERM grace on a loaded machine
         assert wait_gone(children, 3.0) == []
     finally:
         proc.kill()
