@@ -24,7 +24,7 @@ def test_lock_demo_with_twice_the_workers_doubles_the_magic_number(tmp_path: Pat
     for workers in (4, 8):
         path = tmp_path / f"lock-{workers}.jsonl.gz"
         result = bottlenecktop("demo", "--bottleneck", "lock", "--workers", str(workers), "--headless",
-                               "--start-rps", "60", "--step-seconds", "2", "--max-time", "90",
+                               "--start-rps", "100", "--step-seconds", "2", "--max-time", "90",
                                "--record", str(path))
         assert result.returncode == 0, result.stderr[-2000:]
         runs[workers] = path

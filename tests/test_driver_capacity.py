@@ -18,7 +18,7 @@ def test_finds_200_rps_within_10_percent_three_runs_in_a_row() -> None:
         # 4 slots x 20 ms of sleep = 200 req/s, whatever the CPU does.
         with CapacityServer(slots=4, work_ms=20.0) as server:
             run = run_driver(
-                DriverConfig(url=server.url, start_rps=50, step_seconds=2.0, confirm_seconds=3.0, t0=time.monotonic()),
+                DriverConfig(url=server.url, start_rps=100, step_seconds=1.5, confirm_seconds=3.0, t0=time.monotonic()),
                 limit=60,
             )
         outcome = run.outcome
