@@ -37,7 +37,10 @@ def tree_cpu_seconds(proc: psutil.Process) -> float:
 def measure(mode: str, size: tuple[int, int], seconds: float, warmup: float) -> tuple[float, float]:
     """(CPU % of one core, RSS MiB) of the app over ``seconds`` after ``warmup`` seconds."""
     name = f"btv-tui-cost-{os.getpid()}-{mode}-{size[0]}"
-    cmd = f"cd {ROOT} && PYTHONPATH=. exec {sys.executable} -m tui --mode {mode} --seconds 30"
+    if mode == "real":  # the whole app: bottlenecktop observing this node, probes included
+        cmd = f"cd {ROOT} && PYTHONPATH=. exec {sys.executable} -m bottlenecktop.cli --no-record"
+    else:
+        cmd = f"cd {ROOT} && PYTHONPATH=. exec {sys.executable} -m tui --mode {mode} --seconds 30"
     subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]), cmd],
                    check=True)
     try:
@@ -62,7 +65,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=40.0, help="measuring time per case (s)")
     parser.add_argument("--warmup", type=float, default=6.0, help="seconds before measuring")
-    parser.add_argument("--modes", nargs="+", default=["observe", "live"], choices=["observe", "live"])
+    parser.add_argument("--modes", nargs="+", default=["real", "observe", "live"], choices=["real", "observe", "live"],
+                        help="real: `bottlenecktop` itself observing this node (probes included); observe, live: "
+                        "the screen alone over a synthetic session")
     parser.add_argument("--sizes", nargs="+", default=["80x24", "160x48"])
     args = parser.parse_args()
     if shutil.which("tmux") is None:
