@@ -28,6 +28,12 @@ GRANT = ("run bottlenecktop as root, or `sudo sysctl kernel.yama.ptrace_scope=0`
          "or add SYS_PTRACE to the container (docker run --cap-add SYS_PTRACE)")
 STOP_TIMEOUT_S = 3.0  # a record normally writes its file and exits within ~60 ms of SIGINT
 DUMP_TIMEOUT_S = 5.0
+# py-spy's cost is per thread read: about 0.15 ms of CPU per thread per sample here (163 threads at 50 Hz took a
+# whole core). 300 thread-samples a second keeps it near 5 % of a core whatever the thread count.
+MAX_RATE_HZ = 50.0
+MIN_RATE_HZ = 2.0
+THREAD_SAMPLES_PER_S = 300.0
+DUMP_THREADS = 16  # dumps once a second up to this many threads, proportionally less often above
 
 
 def py_spy_binary() -> str | None:
@@ -91,7 +97,7 @@ class StackProbe:
     target exited. The rest of a run goes on without stacks.
     """
 
-    def __init__(self, pid: int, rate_hz: float = 50.0, *, t0: float = 0.0, dump_every: float = 1.0,
+    def __init__(self, pid: int, rate_hz: float = MAX_RATE_HZ, *, t0: float = 0.0, dump_every: float = 1.0,
                  subprocesses: bool = True) -> None:
         self.pid = pid
         self.rate_hz = rate_hz
@@ -183,7 +189,7 @@ class StackProbe:
         self._seq += 1
         path = os.path.join(self._dir, f"window-{self._seq}.raw")
         cmd = [self._binary, "record", "--format", "raw", "--nonblocking", "--threads", "--idle",
-               "--full-filenames", "--rate", f"{self.rate_hz:g}", "--output", path, "--pid", str(self.pid)]
+               "--full-filenames", "--rate", str(self.current_rate()), "--output", path, "--pid", str(self.pid)]
         if self.subprocesses:
             cmd.append("--subprocesses")
         with open(path + ".err", "wb") as err:
@@ -195,6 +201,17 @@ class StackProbe:
                 return None
         self._record_path, self._record_started = path, time.monotonic()
         return proc
+
+    def _threads(self) -> int:
+        try:
+            return max(1, len(os.listdir(f"/proc/{self.pid}/task")))
+        except OSError:
+            return 1
+
+    def current_rate(self) -> int:
+        """Samples per second for the next window: py-spy reads every thread on every sample, so its cost grows
+        with the thread count; keep thread-samples per second near THREAD_SAMPLES_PER_S (a few % of a core)."""
+        return int(max(MIN_RATE_HZ, min(self.rate_hz, THREAD_SAMPLES_PER_S / self._threads())))  # py-spy takes ints
 
     def _stderr_of(self, path: str) -> str:
         try:
@@ -249,7 +266,8 @@ class StackProbe:
             return None
 
     def _dump_loop(self) -> None:
-        while not self._stop.wait(self.dump_every):
+        # a dump reads every thread too: with many threads, dump less often
+        while not self._stop.wait(self.dump_every * max(1.0, self._threads() / DUMP_THREADS)):
             rows = self._dump_once()
             if rows is None:
                 if not os.path.exists(f"/proc/{self.pid}"):

@@ -27,7 +27,7 @@ class Context:
     interval: float  # seconds per tick
     on_target_host: bool  # node samples describe the target's machine (not a remote target)
     times: list[float]
-    observer_cores: list[float]  # the load driver's and bottlenecktop's own CPU per frame, cores
+    observer_cores: list[float]  # the load driver's, bottlenecktop's and py-spy's CPU per frame, cores
     stacks: list[StackWindow | None]  # the target's stack window covering each frame
     pressured: list[bool | None]  # the load pushed the target past easy (None: no load in the frame)
     _shares: dict[int, dict[str, float]] = field(default_factory=dict)
@@ -180,13 +180,16 @@ def is_pressured(frame: Frame, header: Header) -> bool | None:
 
 def build_context(header: Header, frames: Sequence[Frame]) -> Context:
     interval = header.interval if header.interval > 0 else 1.0
+    stacks = cover_stacks(frames, interval)
     return Context(
         header=header,
         frames=frames,
         interval=interval,
         on_target_host=header.target.local,
         times=[f.t for f in frames],
-        observer_cores=[observer_cores(header, f) for f in frames],
-        stacks=cover_stacks(frames, interval),
+        # py-spy is part of the observer too: its CPU is in the node's busy time, not the target's
+        observer_cores=[observer_cores(header, f) + (w.spy_cpu_pct / 100 if w is not None else 0.0)
+                        for f, w in zip(frames, stacks, strict=True)],
+        stacks=stacks,
         pressured=[is_pressured(f, header) for f in frames],
     )
