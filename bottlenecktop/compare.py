@@ -167,9 +167,8 @@ def _change(ratio: Any) -> str:
     return "-" if ratio is None else f"x{ratio:.2f}"
 
 
-def compare_table(cmp: dict[str, Any]) -> str:
-    """The headless text table of a ``compare_sessions`` result."""
-    la, lb = cmp["labels"]["a"], cmp["labels"]["b"]
+def compare_rows(cmp: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Rows of (what, run a, run b, b against a) of a ``compare_sessions`` result: for the table and the screen."""
     rows: list[tuple[str, str, str, str]] = []
     m = cmp["magic_number"]
     rows.append(("magic number (req/s)", _num(m["a"]), _num(m["b"]), _change(m["ratio"])))
@@ -187,6 +186,13 @@ def compare_table(cmp: dict[str, Any]) -> str:
                  "same" if va.get("resource") == vb.get("resource") else "changed"))
     if va.get("scope") or vb.get("scope"):
         rows.append(("  scope", va.get("scope") or "-", vb.get("scope") or "-", ""))
+    return rows
+
+
+def compare_table(cmp: dict[str, Any]) -> str:
+    """The headless text table of a ``compare_sessions`` result."""
+    la, lb = cmp["labels"]["a"], cmp["labels"]["b"]
+    rows = compare_rows(cmp)
     head = ("", la, lb, "b vs a")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
     lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths,

@@ -9,6 +9,7 @@ from textual.widgets import Static
 from bottlenecktop.session import Frame, Session
 from probes.samples import StackWindow
 from tui.app import BottleneckApp
+from tui.compare import differences
 from tui.screens.help import HelpScreen
 from tui.synthetic import synthetic_frame, synthetic_session
 from tui.widgets.notice_bar import NoticeBar
@@ -170,4 +171,4 @@ async def test_compare_mode_shows_the_differences() -> None:
         from textual.widgets import DataTable
 
         table = app.screen.query_one("#differences", DataTable)
-        assert table.row_count == 4
+        assert table.row_count == len(differences(a, b)) >= 5

@@ -1,6 +1,6 @@
 """Make the images in screenshots/ from the real app: ``python -m tui.screenshots`` over the synthetic session,
-and ``python -m tui.screenshots --recording NAME=FILE ...`` over recordings of real runs (the replay screen at the
-end of the run, where the verdict is on the top line).
+and ``python -m tui.screenshots --recording NAME-WxH=FILE[@KEY+KEY] ...`` over recordings of real runs (the replay
+screen after the keys, e.g. ``left_square_bracket`` for the last ramp step; ``A,B`` for the compare screen).
 
 SVG from the app's save_screenshot; PNG too when ``rsvg-convert`` (Debian: librsvg2-bin) is installed.
 """
@@ -37,19 +37,25 @@ CASES: dict[str, tuple[Callable[[], BottleneckApp], tuple[int, int], tuple[str, 
 }
 
 
-def recording_case(path: Path, size: tuple[int, int]) -> tuple[Callable[[], BottleneckApp], tuple[int, int],
-                                                               tuple[str, ...]]:
-    """The replay screen over a real recording, at its end."""
+def recording_case(paths: list[Path], size: tuple[int, int], keys: tuple[str, ...] = ()) -> tuple[
+        Callable[[], BottleneckApp], tuple[int, int], tuple[str, ...]]:
+    """The replay screen over a real recording after KEYS (none: at its end); with two recordings, compare."""
     from bottlenecktop.analysis.verdict import build_verdict
     from bottlenecktop.recording import read_recording, session_from_recording
+    from bottlenecktop.session import Session
 
-    def make() -> BottleneckApp:
+    def load(path: Path) -> Session:
         rec = read_recording(path)
         session = session_from_recording(rec)
         session.verdict = rec.verdict or build_verdict(rec.header, rec.frames)
-        return BottleneckApp(session, mode="replay")
+        return session
 
-    return make, size, ()
+    def make() -> BottleneckApp:
+        if len(paths) == 2:
+            return BottleneckApp(load(paths[0]), mode="compare", compare_with=load(paths[1]))
+        return BottleneckApp(load(paths[0]), mode="replay")
+
+    return make, size, keys
 
 
 async def shoot(name: str) -> Path:
@@ -70,9 +76,12 @@ def main() -> int:
     names = list(CASES)
     if sys.argv[1:2] == ["--recording"]:
         names = []
-        for item in sys.argv[2:]:
-            name, _, file = item.partition("=")
-            CASES[name] = recording_case(Path(file), (160, 48))
+        for item in sys.argv[2:]:  # NAME-WxH=FILE[,FILE2][@KEY+KEY...]
+            name, _, spec = item.partition("=")
+            files, _, keys = spec.partition("@")
+            w, h = name.rsplit("-", 1)[-1].split("x")
+            CASES[name] = recording_case([Path(f) for f in files.split(",")], (int(w), int(h)),
+                                         tuple(k for k in keys.split("+") if k))
             names.append(name)
     for name in names:
         svg = asyncio.run(shoot(name))
