@@ -127,6 +127,19 @@ def _innermost_wait(frames: list[Frame]) -> str | None:
     return None
 
 
+def _is_stdlib(path: str) -> bool:
+    return path.startswith("<frozen ") or ("/lib/python3" in path and "-packages/" not in path)
+
+
+def _waiting_caller(frames: list[Frame]) -> Frame:
+    """The innermost frame outside the standard library: where a person would look, e.g. the handler that
+    acquires a semaphore rather than Condition.wait inside threading.py."""
+    for frame in reversed(frames):
+        if not _is_stdlib(frame[1]):
+            return frame
+    return frames[-1]
+
+
 def frame_name(frame: Frame) -> str:
     """"function (file.py:LINE)"."""
     func, path, line = frame
@@ -168,7 +181,7 @@ class Tally:
         kind = classify(frames)
         if kind is not None:
             th.waits[kind] += count
-            th.wait_frames[frame_name(frames[-1])] += count
+            th.wait_frames[frame_name(_waiting_caller(frames))] += count
             return
         th.running += count
         self.running += count

@@ -136,3 +136,13 @@ def test_parse_raw_line_and_tally() -> None:
     tally.add_stack(*parsed)
     assert tally.functions()[0].name == "spin (a.py:11)"
     assert parse_raw_line("garbage") is None
+
+
+def test_a_wait_is_named_by_the_program_frame_not_the_standard_library() -> None:
+    tally = Tally()
+    frames = [("handle", "/srv/app/handlers.py", 40), ("Semaphore.acquire", "/usr/lib/python3.11/threading.py", 468),
+              ("Condition.wait", "/usr/lib/python3.11/threading.py", 327)]
+    tally.add_stack(7, "worker", frames, 10)
+    (state,) = tally.thread_states()
+    assert state.waits == {"lock": 100.0}
+    assert state.top_wait == "handle (handlers.py:40)"
