@@ -30,6 +30,7 @@ class Context:
     observer_cores: list[float]  # the load driver's, bottlenecktop's and py-spy's CPU per frame, cores
     stacks: list[StackWindow | None]  # the target's stack window covering each frame
     pressured: list[bool | None]  # the load pushed the target past easy (None: no load in the frame)
+    thread_names: dict[int, str] = field(default_factory=dict)  # tid -> the name Python gave it (from py-spy)
     _shares: dict[int, dict[str, float]] = field(default_factory=dict)
 
     def ncpu(self, frame: Frame) -> int:
@@ -191,5 +192,6 @@ def build_context(header: Header, frames: Sequence[Frame]) -> Context:
         observer_cores=[observer_cores(header, f) + (w.spy_cpu_pct / 100 if w is not None else 0.0)
                         for f, w in zip(frames, stacks, strict=True)],
         stacks=stacks,
+        thread_names={th.tid: th.name for w in stacks if w is not None for th in w.threads if th.name},
         pressured=[is_pressured(f, header) for f in frames],
     )

@@ -99,7 +99,8 @@ def thread_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
     top = max(target.threads, key=lambda t: t.cpu_pct, default=None)
     if top is not None and top.cpu_pct >= THREAD_HOT:
         values["thread"] = top.cpu_pct
-        names["thread"] = top.name or str(top.tid)
+        generic = not top.name or top.name == target.name  # the kernel knows Python threads by the process name
+        names["thread"] = (ctx.thread_names.get(top.tid) if generic else None) or top.name or str(top.tid)
         strength = 0.6 * clamp((top.cpu_pct - THREAD_HOT) / (100 - THREAD_HOT)) + 0.4 * clamp((gil or 0) / 100)
         return Hit(2, strength, f"pid {target.pid} thread {names['thread']}", values, names)
     # Many threads sharing one core between them: the GIL (or one lock-step loop) of a single process.
