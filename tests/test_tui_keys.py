@@ -120,6 +120,8 @@ async def test_notices_show_py_spy_permission_and_controller_failure() -> None:
         await pilot.pause()
         bar = app.query_one(NoticeBar)
         assert bar.display
+        verdict = app.query_one(VerdictBar)
+        assert verdict.region.y == 0 and bar.region.y >= 1, "the notices must not cover the verdict bar"
         text = str(bar.render())
         assert "ptrace_scope" in text and "started without py-spy" in text
         await pilot.press("h")
