@@ -169,9 +169,14 @@ class StackProbe:
             if old.poll() is None:
                 old.send_signal(signal.SIGINT)
             spy_cpu += _reap(old, STOP_TIMEOUT_S)
+            stderr = self._stderr_of(old_path)
             self._read_record(old_path, tally)
             if old.returncode not in (0, None) and tally.samples == 0 and self.error is None:
-                self.error = explain_failure(self.pid, self._stderr_of(old_path))
+                # Only a reason that will not go away turns stacks off: a record stopped before it had attached
+                # (two windows closing a tick apart) fails too, and the next window is fine.
+                reason = explain_failure(self.pid, stderr)
+                if not reason.startswith("py-spy failed on pid"):
+                    self.error = reason
         if not alive and self.error is None:
             self.error = f"pid {self.pid} exited: stacks are off"
         if tally.samples == 0:

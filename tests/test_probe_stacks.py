@@ -146,3 +146,20 @@ def test_a_wait_is_named_by_the_program_frame_not_the_standard_library() -> None
     (state,) = tally.thread_states()
     assert state.waits == {"lock": 100.0}
     assert state.top_wait == "handle (handlers.py:40)"
+
+
+def test_windows_closed_a_moment_apart_do_not_turn_stacks_off() -> None:
+    with child(BURN_ONE_THREAD, seconds=8.0) as (proc, _):
+        t0 = time.monotonic()
+        probe = StackProbe(proc.pid, t0=t0)
+        probe.start()
+        try:
+            for _ in range(3):  # a step and the ramp's end in consecutive ticks: records stopped before attaching
+                probe.take_window(time.monotonic() - t0)
+            assert probe.error is None
+            time.sleep(1.5)
+            window = probe.take_window(time.monotonic() - t0)
+        finally:
+            probe.stop()
+    assert probe.error is None or "exited" in probe.error
+    assert window is not None and window.samples > 10
