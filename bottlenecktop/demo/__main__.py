@@ -6,6 +6,7 @@ With ``--child`` it is the server process itself, started by the launcher (inter
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    # Started from a script in the background, SIGINT arrives ignored; this server runs until Ctrl-C, so take it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print(f"{demo.url}  pid {demo.pid}  {demo.description}", flush=True)
     try:
         while True:
