@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # kind -> (extra args, the resource a person would name, capacity by construction or None)
 KINDS: dict[str, tuple[list[str], set[str], float | None]] = {
-    "lock": (["--start-rps", "60"], {"lock"}, 200.0),
-    "downstream": (["--start-rps", "50"], {"downstream"}, 160.0),
-    "gil": (["--start-rps", "30"], {"cpu-thread"}, 100.0),
+    "lock": (["--start-rps", "100"], {"lock"}, 200.0),
+    "downstream": (["--start-rps", "80"], {"downstream"}, 160.0),
+    "gil": (["--start-rps", "45"], {"cpu-thread"}, 100.0),
     "cpu": (["--start-rps", "60", "--work-ms", "10"], {"cpu"}, None),
     "disk": (["--start-rps", "100"], {"disk"}, None),
     "fds": (["--start-rps", "20"], {"fds"}, None),

@@ -41,7 +41,7 @@ def test_demo_in_tmux_shows_the_verdict_and_quits_cleanly(tmp_path: Path) -> Non
     recording = tmp_path / "run.jsonl.gz"
     status_file = tmp_path / "status"
     cmd = " ".join(shlex.quote(a) for a in [
-        sys.executable, "-m", "bottlenecktop.cli", "demo", "--bottleneck", "lock", "--start-rps", "60",
+        sys.executable, "-m", "bottlenecktop.cli", "demo", "--bottleneck", "lock", "--start-rps", "100",
         "--step-seconds", "2", "--max-time", "90", "--record", str(recording)])
     shell = f"cd {shlex.quote(str(ROOT))} && {cmd}; echo $? > {shlex.quote(str(status_file))}; sleep 5"
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36", shell], check=True,
