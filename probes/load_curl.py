@@ -16,13 +16,11 @@ import errno
 import os
 import ssl
 import time
-from collections import deque
 from typing import Any
 
 import pycurl
 
-from probes.load_engine import CLOSED_ERROR_PAUSE_S, LATE_S, status_class
-from probes.load_stats import Tally
+from probes.load_engine import CLOSED_ERROR_PAUSE_S, EngineBase, status_class
 from probes.load_target import USER_AGENT, BadTarget, Target, build_target
 
 # libcurl error codes that pycurl does not name in every version.
@@ -105,7 +103,7 @@ def count_sockets() -> int:
     return count
 
 
-class CurlEngine:
+class CurlEngine(EngineBase):
     """Sends requests with libcurl, counts what comes back into ``iv`` (this second) and ``st`` (the judged step)."""
 
     def __init__(
@@ -119,18 +117,11 @@ class CurlEngine:
         http2: bool = False,
         insecure: bool = False,
     ) -> None:
+        self._init_books(timeout)
         self.target = target
-        self.timeout = timeout
         self.max_connections = max(1, max_connections)
         self.http2 = http2
-        now = time.monotonic()
-        self.iv = Tally(now)
-        self.st = Tally(now)
-        self.queue: deque[float] = deque()  # intended send times waiting for a free handle
         self.busy = 0
-        self.closed_n = 0  # closed model: requests kept outstanding (0: open model)
-        self.events: list[str] = []
-        self._seen: set[str] = set()
         self._closing = False
         self._checked_version = not http2
         self._options = self._handle_options(headers, body, insecure)
@@ -226,16 +217,7 @@ class CurlEngine:
 
     def submit(self, intended: float, now: float) -> None:
         """One request meant to leave at ``intended`` (time.monotonic()); ``now`` is the time it is handed over."""
-        iv, st = self.iv, self.st
-        iv.offered += 1
-        st.offered += 1
-        lag = now - intended
-        if lag > LATE_S:
-            iv.late += 1
-            st.late += 1
-        lag_us = int(lag * 1e6)
-        iv.lag.append(lag_us)
-        st.lag.append(lag_us)
+        self._count_offer(intended, now)
         if self._closing:
             return
         if self._baseline_sockets is None:
@@ -247,39 +229,13 @@ class CurlEngine:
         else:
             self.queue.append(intended)
 
-    def set_concurrency(self, n: int) -> None:
-        """Closed model: keep ``n`` requests outstanding, each sent as soon as the previous one ends."""
-        self.closed_n = max(0, n)
-        now = time.monotonic()
-        for _ in range(self.closed_n - self.in_flight):
-            self.submit(now, now)
-
     def sweep(self, now: float) -> None:
         """Time out requests that waited for a free handle longer than the timeout (libcurl times out the rest)."""
-        queue = self.queue
-        while queue and now - queue[0] > self.timeout:
-            queue.popleft()
-            self.iv.fail("timeout")
-            self.st.fail("timeout")
+        self._expire_queue(now)
 
     def outstanding_ages_us(self, now: float) -> list[int]:
         """How long each unfinished request has waited so far, from its intended time, in microseconds."""
-        ages = [int((now - h.intended) * 1e6) for h in self._active]
-        ages.extend(int((now - t) * 1e6) for t in self.queue)
-        return ages
-
-    def drop_queue(self) -> None:
-        """Forget requests that never left (used when the ramp backs off or stops); they count nowhere."""
-        self.queue.clear()
-
-    def take_events(self) -> list[str]:
-        events, self.events = self.events, []
-        return events
-
-    def note(self, message: str) -> None:
-        if message not in self._seen:
-            self._seen.add(message)
-            self.events.append(message)
+        return [int((now - h.intended) * 1e6) for h in self._active] + self._queued_ages_us(now)
 
     def close(self) -> None:
         """Abort everything outstanding and free libcurl; the engine cannot be used afterwards."""

@@ -112,7 +112,81 @@ class _HeadConn(_Conn):
         pass  # already finished at the headers
 
 
-class Engine:
+class EngineBase:
+    """The bookkeeping both engines share: the schedule's offer and lag, the queue of requests waiting for a
+    connection, the closed model's refill, and one-line events for a person."""
+
+    timeout: float
+    iv: Tally
+    st: Tally
+    queue: deque[float]  # intended send times waiting for a connection
+    closed_n: int  # closed model: requests kept outstanding (0: open model)
+    events: list[str]  # new one-line messages for a person, drained by the caller
+    _seen: set[str]
+
+    def _init_books(self, timeout: float) -> None:
+        now = time.monotonic()
+        self.timeout = timeout
+        self.iv = Tally(now)
+        self.st = Tally(now)
+        self.queue = deque()
+        self.closed_n = 0
+        self.events = []
+        self._seen = set()
+
+    @property
+    def in_flight(self) -> int:
+        raise NotImplementedError
+
+    def submit(self, intended: float, now: float) -> None:
+        raise NotImplementedError
+
+    def _count_offer(self, intended: float, now: float) -> None:
+        """Count one request of the schedule and how late it is handed over (the driver's own lag)."""
+        iv, st = self.iv, self.st
+        iv.offered += 1
+        st.offered += 1
+        lag = now - intended
+        if lag > LATE_S:
+            iv.late += 1
+            st.late += 1
+        lag_us = int(lag * 1e6)
+        iv.lag.append(lag_us)
+        st.lag.append(lag_us)
+
+    def set_concurrency(self, n: int) -> None:
+        """Closed model: keep ``n`` requests outstanding, each sent as soon as the previous one ends."""
+        self.closed_n = max(0, n)
+        now = time.monotonic()
+        for _ in range(self.closed_n - self.in_flight):
+            self.submit(now, now)
+
+    def _expire_queue(self, now: float) -> None:
+        """Time out requests that waited for a connection longer than the timeout."""
+        queue = self.queue
+        while queue and now - queue[0] > self.timeout:
+            queue.popleft()
+            self.iv.fail("timeout")
+            self.st.fail("timeout")
+
+    def _queued_ages_us(self, now: float) -> list[int]:
+        return [int((now - t) * 1e6) for t in self.queue]
+
+    def drop_queue(self) -> None:
+        """Forget requests that never left (used when the ramp backs off or stops); they count nowhere."""
+        self.queue.clear()
+
+    def take_events(self) -> list[str]:
+        events, self.events = self.events, []
+        return events
+
+    def note(self, message: str) -> None:
+        if message not in self._seen:
+            self._seen.add(message)
+            self.events.append(message)
+
+
+class Engine(EngineBase):
     """Sends requests, counts what comes back into ``iv`` (this second) and ``st`` (the judged step window)."""
 
     def __init__(
@@ -123,22 +197,15 @@ class Engine:
         max_connections: int = 256,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        self._init_books(timeout)
         self.target = target
         self.request = target.request
-        self.timeout = timeout
         self.max_connections = max(1, max_connections)
         self.ssl_context = ssl_context
-        now = time.monotonic()
-        self.iv = Tally(now)
-        self.st = Tally(now)
         self.conns: set[_Conn] = set()
         self.idle: list[_Conn] = []
-        self.queue: deque[float] = deque()  # intended send times waiting for a connection
         self.connecting = 0
         self.busy = 0
-        self.closed_n = 0  # closed model: requests kept outstanding (0: open model)
-        self.events: list[str] = []  # new one-line messages for a person, drained by the caller
-        self._seen: set[str] = set()
         self._closing = False
         self._conn_class = _HeadConn if target.method == "HEAD" else _Conn
 
@@ -155,56 +222,25 @@ class Engine:
 
     def submit(self, intended: float, now: float) -> None:
         """One request meant to leave at ``intended`` (time.monotonic()); ``now`` is the time it is handed over."""
-        iv, st = self.iv, self.st
-        iv.offered += 1
-        st.offered += 1
-        lag = now - intended
-        if lag > LATE_S:
-            iv.late += 1
-            st.late += 1
-        lag_us = int(lag * 1e6)
-        iv.lag.append(lag_us)
-        st.lag.append(lag_us)
+        self._count_offer(intended, now)
         if self.idle:
             self._send(self.idle.pop(), intended, now)
         else:
             self.queue.append(intended)
             self._open_more()
 
-    def set_concurrency(self, n: int) -> None:
-        """Closed model: keep ``n`` requests outstanding, each sent as soon as the previous one ends."""
-        self.closed_n = max(0, n)
-        now = time.monotonic()
-        for _ in range(self.closed_n - self.in_flight):
-            self.submit(now, now)
-
     def sweep(self, now: float) -> None:
         """Time out requests older than the timeout: those on the wire and those still waiting for a connection."""
-        limit = self.timeout
         for conn in list(self.conns):
-            if conn.busy and now - conn.sent_at > limit:
+            if conn.busy and now - conn.sent_at > self.timeout:
                 self._fail(conn, "timeout")
                 if conn.transport is not None:
                     conn.transport.abort()
-        queue = self.queue
-        while queue and now - queue[0] > limit:
-            queue.popleft()
-            self.iv.fail("timeout")
-            self.st.fail("timeout")
+        self._expire_queue(now)
 
     def outstanding_ages_us(self, now: float) -> list[int]:
         """How long each unfinished request has waited so far, from its intended time, in microseconds."""
-        ages = [int((now - c.intended) * 1e6) for c in self.conns if c.busy]
-        ages.extend(int((now - t) * 1e6) for t in self.queue)
-        return ages
-
-    def drop_queue(self) -> None:
-        """Forget requests that never left (used when the ramp backs off or stops); they count nowhere."""
-        self.queue.clear()
-
-    def take_events(self) -> list[str]:
-        events, self.events = self.events, []
-        return events
+        return [int((now - c.intended) * 1e6) for c in self.conns if c.busy] + self._queued_ages_us(now)
 
     def close(self) -> None:
         self._closing = True
@@ -348,12 +384,6 @@ class Engine:
             asyncio.get_running_loop().call_later(CLOSED_ERROR_PAUSE_S, self._refill, now)
         else:
             self._open_more()
-
-    def note(self, message: str) -> None:
-        if message not in self._seen:
-            self._seen.add(message)
-            self.events.append(message)
-
 
 class Submits(Protocol):
     def submit(self, intended: float, now: float) -> None: ...
