@@ -43,6 +43,8 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["http://127.0.0.1:1/", "--json", "/nonexistent/dir/v.json"], "no such directory"),
     (["http://127.0.0.1:1/", "--record", "r.jsonl", "--no-record"], "not allowed with argument"),
     (["http://127.0.0.1:1/", "--record", "pyproject.toml"], "never overwritten"),
+    # a documentation address (TEST-NET-1): consent is asked before anything is sent, so no packet leaves
+    (["http://192.0.2.1:9/", "--headless", "--no-record"], "add --yes to consent"),
     (["demo", "--bottleneck", "nope"], "invalid choice"),
     (["demo", "--workers", "0"], "positive whole number"),
     (["replay", "/nonexistent/rec.btop"], "no such file"),
