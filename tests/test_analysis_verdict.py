@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bottlenecktop.analysis.knee import find_knee
-from bottlenecktop.analysis.verdict import build_verdict, live_status
+from bottlenecktop.analysis.verdict import build_verdict, judging_window, live_status
 from bottlenecktop.summary import progress_line, summary_text
+from probes.samples import StepResult
 from tests.timeline_builder import PID, TimelineBuilder, driver, header, node, proc, stacks
 from tests.verdict_shape import verdict_problems
 
@@ -187,3 +190,11 @@ def test_progress_line_and_live_status() -> None:
     b.outcome(100, p99=5)
     assert live_status(b.header, b.frames).phase == "done"
     assert live_status(header(mode="observe"), []).phase == "observing"
+
+
+@pytest.mark.parametrize(("step_s", "window"), [(2.003, 4.0), (3.0, 5.0), (1.0, 3.0), (1.5, 3.0), (10.0, 5.0)])
+def test_the_judging_window_follows_short_ramp_steps(step_s: float, window: float) -> None:
+    steps = [StepResult(step=i, phase="ramping", t_start=i * step_s, t_end=(i + 1) * step_s, offered_rps=10.0 * (i + 1),
+                        achieved_rps=10.0 * (i + 1)) for i in range(5)]
+    assert judging_window(steps) == window
+    assert judging_window([]) == 5.0

@@ -67,6 +67,9 @@ def _choose(findings: list[Finding], magic: Magic, hit_limit: bool,
     return lead, round(min(1.0, lead.score * (0.6 + 0.4 * separation)) * damp, 2)
 
 
+MIN_WINDOW_S = 3.0
+
+
 def _step_row(s: StepResult) -> dict[str, Any]:
     return {"offered_rps": _r(s.offered_rps), "achieved_rps": _r(s.achieved_rps), "p50_ms": _r(s.p50_ms, 2),
             "p99_ms": _r(s.p99_ms, 2), "error_rate": _r(s.error_rate, 4), "step": s.step, "phase": s.phase,
@@ -80,13 +83,24 @@ def _target(header: Header, frames: Sequence[Frame]) -> dict[str, Any]:
     return {"url": header.target.url, "pid": pid}
 
 
+def judging_window(steps: Sequence[StepResult]) -> float:
+    """Seconds a signal must last to count. A short ramp step shows its saturation only while it runs (below the
+    limit the queue drains), so a window longer than two steps would miss it; never shorter than MIN_WINDOW_S,
+    so that a lone spike is still not a verdict."""
+    lengths = sorted(s.t_end - s.t_start for s in steps if s.phase == "ramping")
+    if not lengths:
+        return WINDOW_S
+    return min(WINDOW_S, max(MIN_WINDOW_S, float(math.floor(2 * lengths[len(lengths) // 2]))))  # whole ticks
+
+
 def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None = None,
                   goal_rps: float | None = None) -> dict[str, Any]:
     """The verdict dict, schema bottlenecktop.verdict/1 (DESIGN.md) plus added fields: knee, cost per
     request, overload behaviour, the capacity plan for ``goal_rps`` (req/s), the target's exit."""
     slo = header.slo
     steps = steps_of(frames)
-    findings = find_findings(header, frames, WINDOW_S)
+    window = judging_window(steps)
+    findings = find_findings(header, frames, window)
     magic = magic_number(frames, slo)
     knee = find_knee(steps)
     hit_limit = magic.reason in LIMIT_REASONS or any(not s.sustained for s in steps)
@@ -97,11 +111,11 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
         bottleneck = {"resource": lead.resource, "scope": lead.scope, "confidence": confidence,
                       "evidence": list(lead.evidence)}
     else:
-        said = (f"no resource stayed saturated for {WINDOW_S:.0f} s or more in the {duration:.0f} s observed"
+        said = (f"no resource stayed saturated for {window:.0f} s or more in the {duration:.0f} s observed"
                 if frames else "no frames were recorded")
         if magic.lower_bound and magic.rps:
             said += f"; the ramp ended ({magic.reason}) before the target showed a limit"
-        bottleneck = {"resource": "none", "scope": "node", "confidence": 0.5 if duration >= 3 * WINDOW_S else 0.2,
+        bottleneck = {"resource": "none", "scope": "node", "confidence": 0.5 if duration >= 3 * window else 0.2,
                       "evidence": [said]}
         if not frames:
             bottleneck["confidence"] = 0.0
@@ -130,7 +144,7 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
         "target_exit": None if exited is None else {"t": _r(exited.t_start), "evidence": exited.evidence[0]},
         "mode": header.mode,
         "duration_s": _r(duration),
-        "window_s": WINDOW_S,
+        "window_s": window,
     }
     if goal_rps is not None:
         verdict["plan"] = plan(goal_rps, magic.rps, bottleneck["resource"],
