@@ -18,6 +18,10 @@ from collections.abc import Callable
 
 _PR_SET_PDEATHSIG = 1
 _cleanups: list[Callable[[], None]] = []
+# When the parent dies, SIGTERM comes twice (PDEATHSIG and the stdin watcher): a second handler, nested in the
+# first one's cleanups, must return to them instead of leaving at once with a temp dir half deleted.
+_exiting = threading.RLock()
+_exit_started = False
 
 
 def on_exit(fn: Callable[[], None]) -> None:
@@ -32,11 +36,16 @@ def forget_cleanups() -> None:
 
 def exit_now(code: int = 0) -> None:
     """Run the cleanups (each at most once, errors ignored) and leave at once, whatever threads still run."""
-    while _cleanups:
-        fn = _cleanups.pop()
-        with contextlib.suppress(Exception):  # a failed cleanup must not keep the process alive
-            fn()
-    os._exit(code)
+    global _exit_started
+    with _exiting:  # another thread waits here until the first caller's os._exit
+        if _exit_started:  # nested in our own cleanups (a second signal): let them finish
+            return
+        _exit_started = True
+        while _cleanups:
+            fn = _cleanups.pop()
+            with contextlib.suppress(Exception):  # a failed cleanup must not keep the process alive
+                fn()
+        os._exit(code)
 
 
 def _on_signal(signum: int, _frame: object) -> None:
