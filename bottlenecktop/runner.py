@@ -170,12 +170,8 @@ class Runner:
         step = None
         outcome = None
         if self.driver is not None:
-            messages = self.driver.poll()
-            self._loads.extend(m for m in messages if isinstance(m, LoadSecond))
-            before = self.outcome
-            self._collect(messages)
-            outcome = self.outcome if self.outcome is not before else None
-            events.extend(e for e in self.driver.take_events() if e not in self._said and self._once(e))
+            outcome = self._collect(self.driver.poll())
+            events += self._unsaid(self.driver.take_events())
             while len(self._loads) > 2:  # never let the timeline lag the driver
                 self._loads.popleft()
         load = self._loads.popleft() if self._loads else None
@@ -183,7 +179,7 @@ class Runner:
             step = self._steps.popleft()
         node = self.node.sample() if self.node is not None else None
         if self.node is not None and self.node.notices:
-            events.extend(self._once(n) for n in self.node.notices if n not in self._said)
+            events += self._unsaid(self.node.notices)
             self.node.notices.clear()
         target = self.target.sample() if self.target is not None else None
         if target is not None and not target.alive and not self._target_gone:
@@ -194,8 +190,8 @@ class Runner:
             self._thread_names.update((th.tid, th.name) for th in stacks.threads if th.name)
         if target is not None and self._thread_names:
             target = self._with_python_thread_names(target)
-        if self.stacks is not None and self.stacks.error and self.stacks.error not in self._said:
-            events.append(self._once(self.stacks.error))
+        if self.stacks is not None and self.stacks.error:
+            events += self._unsaid([self.stacks.error])
         return Frame(
             t=round(t, 3),
             load=load,
@@ -207,7 +203,7 @@ class Runner:
             self_proc=self.self_proc.sample() if self.self_proc is not None else None,
             stacks=stacks,
             marks=[self._marks.popleft() for _ in range(len(self._marks))],
-            events=[e for e in events if e],
+            events=events,
         )
 
     def _with_python_thread_names(self, sample: ProcSample) -> ProcSample:
@@ -218,9 +214,11 @@ class Runner:
         threads = [msgspec.structs.replace(th, name=names[th.tid]) if th.tid in names else th for th in sample.threads]
         return msgspec.structs.replace(sample, threads=threads)
 
-    def _once(self, text: str) -> str:
-        self._said.add(text)
-        return text
+    def _unsaid(self, texts: list[str]) -> list[str]:
+        """The lines not said before (a notice repeats every tick until it is fixed); remembers them."""
+        new = [t for t in dict.fromkeys(texts) if t and t not in self._said]
+        self._said.update(new)
+        return new
 
     def _maybe_window(self, t: float, step_ended: bool) -> StackWindow | None:
         """Close a stack window at each ramp step's end, else every stack_window_s seconds."""
@@ -288,9 +286,14 @@ class Runner:
         if self.stacks is not None:
             self.stacks.stop()
 
-    def _collect(self, messages: list[LoadSecond | StepResult | RampOutcome]) -> None:
+    def _collect(self, messages: list[LoadSecond | StepResult | RampOutcome]) -> RampOutcome | None:
+        """Queue the driver's seconds and steps; return the ramp's outcome if it is among them."""
+        outcome = None
         for msg in messages:
-            if isinstance(msg, StepResult):
+            if isinstance(msg, LoadSecond):
+                self._loads.append(msg)
+            elif isinstance(msg, StepResult):
                 self._steps.append(msg)
-            elif isinstance(msg, RampOutcome):
-                self.outcome = msg
+            else:
+                self.outcome = outcome = msg
+        return outcome

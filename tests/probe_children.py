@@ -35,6 +35,18 @@ ready(t.native_id)
 t.join()
 """
 
+# One named Python thread spinning in a known function, for the tick loop and headless --pid.
+NAMED_HOT_THREAD = PRELUDE + """
+def render_page(deadline):
+    x = 0
+    while time.monotonic() < deadline:
+        x += 1
+t = threading.Thread(target=render_page, args=(time.monotonic() + float(sys.argv[1]),), name="renderer")
+t.start()
+ready()
+t.join()
+"""
+
 LEAK_FDS = PRELUDE + """
 import resource
 resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))

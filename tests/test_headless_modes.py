@@ -10,23 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.probe_children import PRELUDE, child
+from tests.probe_children import NAMED_HOT_THREAD, child
 from tests.servers import CapacityServer
 from tests.verdict_shape import verdict_problems
 
 ROOT = Path(__file__).resolve().parent.parent
-
-RENDER_THREAD = PRELUDE + """
-def render_page(deadline):
-    x = 0
-    while time.monotonic() < deadline:
-        x += 1
-t = threading.Thread(target=render_page, args=(time.monotonic() + float(sys.argv[1]),), name="renderer")
-t.start()
-ready()
-t.join()
-"""
-
 
 def bottlenecktop(*args: str, timeout: float = 120.0) -> tuple[subprocess.CompletedProcess[str], dict]:
     out = Path(args[args.index("--json") + 1])
@@ -51,7 +39,7 @@ def test_url_ramp_with_an_unreachable_goal_exits_1_with_a_plan(tmp_path: Path) -
 
 
 def test_attach_to_a_pid_names_its_hot_thread(tmp_path: Path) -> None:
-    with child(RENDER_THREAD, seconds=30) as (proc, _):
+    with child(NAMED_HOT_THREAD, seconds=30) as (proc, _):
         result, verdict = bottlenecktop("--pid", str(proc.pid), "--headless", "--max-time", "9", "--json",
                                         str(tmp_path / "v.json"), "--no-record")
     assert result.returncode == 0, result.stderr

@@ -11,18 +11,7 @@ from bottlenecktop.session import Header, Session, Target
 from probes.process import ProcessProbe
 from probes.stacks import StackProbe
 from probes.system import NodeProbe
-from tests.probe_children import EXIT_SOON, PRELUDE, child
-
-NAMED_BURNER = PRELUDE + """
-def crunch_numbers(deadline):
-    x = 0
-    while time.monotonic() < deadline:
-        x += 1
-t = threading.Thread(target=crunch_numbers, args=(time.monotonic() + float(sys.argv[1]),), name="cruncher")
-t.start()
-ready()
-t.join()
-"""
+from tests.probe_children import EXIT_SOON, NAMED_HOT_THREAD, child
 
 
 def make_runner(pid: int, max_time: float, stacks: bool = True) -> Runner:
@@ -33,7 +22,7 @@ def make_runner(pid: int, max_time: float, stacks: bool = True) -> Runner:
 
 
 def test_one_frame_per_tick_with_marks_and_python_thread_names() -> None:
-    with child(NAMED_BURNER, seconds=15) as (proc, _):
+    with child(NAMED_HOT_THREAD, seconds=15) as (proc, _):
         runner = make_runner(proc.pid, max_time=5.0)
         runner.command("mark", "before the first tick")
         runner.run()
@@ -44,12 +33,12 @@ def test_one_frame_per_tick_with_marks_and_python_thread_names() -> None:
     assert all(f.node is not None and f.target is not None for f in frames)
     assert any(f.stacks is not None for f in frames)
     named = [f.target.threads[0].name for f in frames[-3:] if f.target and f.target.threads]
-    assert "cruncher" in named, named
+    assert "renderer" in named, named
     assert runner.stop_reason == "max-time" and runner.finished
 
 
 def test_stop_ends_the_loop_within_a_tick() -> None:
-    with child(NAMED_BURNER, seconds=15) as (proc, _):
+    with child(NAMED_HOT_THREAD, seconds=15) as (proc, _):
         runner = make_runner(proc.pid, max_time=60.0, stacks=False)
         runner.start()
         time.sleep(1.2)
