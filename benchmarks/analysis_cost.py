@@ -1,7 +1,7 @@
 """What the analysis costs: live_status (called every tick) and build_verdict (once, at the end) on a
 realistic 600-frame timeline (10 minutes at 1 Hz, every probe on, a stack window every 3 s).
 
-Run: PYTHONPATH=. python benchmarks/analysis_cost.py   (budget: live_status well under 1 ms)
+Run: python benchmarks/analysis_cost.py   (budget: live_status well under 1 ms)
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 
 from bottlenecktop.analysis.verdict import build_verdict, live_status
-from probes.samples import NetSample, TcpSample
-from tests.timeline_builder import TimelineBuilder, disk, driver, header, node, proc, stacks
+from bottlenecktop.probes.samples import NetSample, TcpSample
+from tests.support.timeline_builder import TimelineBuilder, disk, driver, header, node, proc, stacks
 
 FRAMES = 600
 

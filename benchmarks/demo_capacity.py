@@ -1,6 +1,6 @@
 """Each demo kind's constructed capacity next to what wrk achieves against it, and the server's own cost.
 
-Run: PYTHONPATH=. python benchmarks/demo_capacity.py [--seconds 5] [--connections 32]
+Run: python benchmarks/demo_capacity.py [--seconds 5] [--connections 32]
 Prints one row per kind: capacity by construction (req/s), achieved (req/s), non-2xx responses, the demo
 processes' CPU (cores) and their CPU per request (microseconds). The `overhead` row is the lock kind with no
 wait (work_ms=0) and 10,000 slots: what the HTTP server itself costs per request.

@@ -6,7 +6,7 @@ outstanding on one multiplexed connection, to a second nginx port that speaks h2
 requests per second, the client's CPU per request, and the ratio to wrk in requests per CPU-second of the
 client (per core), which is the figure that matters when the driver shares a box with its target.
 
-    /opt/btv/bin/python benchmarks/driver_vs_wrk.py [--seconds 5] [--connections 32]
+    .venv/bin/python benchmarks/driver_vs_wrk.py [--seconds 5] [--connections 32]
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def nginx() -> Iterator[tuple[str, str]]:
 def run_child(argv: list[str]) -> tuple[str, float]:
     """Run a client to completion; return its stdout and the CPU seconds it used (user + system)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(argv, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(argv, capture_output=True, text=True, check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return out.stdout, cpu
@@ -97,7 +97,7 @@ def bench_wrk(url: str, seconds: float, connections: int) -> tuple[float, float]
 
 
 def bench_engine(url: str, seconds: float, connections: int, *flags: str) -> tuple[float, float]:
-    argv = [*pin(0), sys.executable, "-m", "probes.load_bench", url, f"--connections={connections}"]
+    argv = [*pin(0), sys.executable, str(ROOT / "benchmarks" / "closed_loop.py"), url, f"--connections={connections}"]
     out, _ = run_child([*argv, f"--seconds={seconds:g}", *flags])
     result = json.loads(out.strip().splitlines()[-1])
     # CPU of the measured window only (the child's own count), not its start-up and imports.

@@ -1,6 +1,6 @@
 """What the probes cost: CPU of NodeProbe + ProcessProbe at 1 Hz, and how much py-spy slows a CPU-bound target.
 
-Run: cd /work/main && PYTHONPATH=. /opt/btv/bin/python benchmarks/probe_overhead.py [--ticks 20] [--phase 3]
+Run: .venv/bin/python benchmarks/probe_overhead.py [--ticks 20] [--phase 3]
 Budgets (DESIGN.md): probes without py-spy under 1 % of one core at 1 Hz; py-spy slows the target under 5 %.
 """
 
@@ -13,9 +13,9 @@ import sys
 import tempfile
 import time
 
-from probes.process import ProcessProbe
-from probes.stacks import StackProbe
-from probes.system import NodeProbe
+from bottlenecktop.probes.process import ProcessProbe
+from bottlenecktop.probes.stacks import StackProbe
+from bottlenecktop.probes.system import NodeProbe
 
 # a target with 16 idle threads (a typical threaded server) for the process probe
 THREADED = """

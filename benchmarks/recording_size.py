@@ -1,6 +1,6 @@
 """Size and open time of a one-hour recording at 1 Hz, with realistic synthetic frames.
 
-Run: cd /work/main && PYTHONPATH=. /opt/btv/bin/python benchmarks/recording_size.py [--seconds 3600]
+Run: .venv/bin/python benchmarks/recording_size.py [--seconds 3600]
 
 The frames are shaped like a real ramp on this machine: 2 cores, three disks and three NICs, a target with
 16 threads, the driver and bottlenecktop itself as processes, a stack window every 5 s, the busiest processes
@@ -18,9 +18,7 @@ from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
 
-from bottlenecktop.recording import RecordingWriter, read_recording
-from bottlenecktop.session import Frame, Header, Target
-from probes.samples import (
+from bottlenecktop.probes.samples import (
     CpuSample,
     DiskSample,
     FunctionShare,
@@ -36,6 +34,8 @@ from probes.samples import (
     ThreadSample,
     ThreadState,
 )
+from bottlenecktop.recording import RecordingWriter, read_recording
+from bottlenecktop.session import Frame, Header, Target
 
 SIZE_BUDGET = 5_000_000  # bytes
 OPEN_BUDGET = 1.0  # seconds

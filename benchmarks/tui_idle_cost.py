@@ -1,10 +1,10 @@
-"""The screen's CPU cost at 1 Hz: runs ``python -m tui`` in tmux and measures that process's CPU.
+"""The screen's CPU cost at 1 Hz: runs ``python -m bottlenecktop.tui`` in tmux and measures that process's CPU.
 
 Budget (DESIGN.md): the whole TUI under 5 % of one core while observing at 1 Hz. The app runs over a synthetic
 session fed one frame a second from a thread (the runner's tick loop in miniature); the figure therefore includes
 the analysis' live_status per tick and the feeding thread, which a real run has too, but no probes.
 
-    PYTHONPATH=. /opt/btv/bin/python benchmarks/tui_idle_cost.py [--seconds 40] [--modes observe live]
+    .venv/bin/python benchmarks/tui_idle_cost.py [--seconds 40] [--modes observe live]
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ def measure(mode: str, size: tuple[int, int], seconds: float, warmup: float) -> 
     """(CPU % of one core, RSS MiB) of the app over ``seconds`` after ``warmup`` seconds."""
     name = f"btv-tui-cost-{os.getpid()}-{mode}-{size[0]}"
     if mode == "real":  # the whole app: bottlenecktop observing this node, probes included
-        cmd = f"cd {ROOT} && PYTHONPATH=. exec {sys.executable} -m bottlenecktop.cli --no-record"
+        cmd = f"cd {ROOT} && exec {sys.executable} -m bottlenecktop --no-record"
     else:
-        cmd = f"cd {ROOT} && PYTHONPATH=. exec {sys.executable} -m tui --mode {mode} --seconds 30"
+        cmd = f"cd {ROOT} && exec {sys.executable} -m bottlenecktop.tui --mode {mode} --seconds 30"
     subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]), cmd],
                    check=True)
     try:

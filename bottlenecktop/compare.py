@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bottlenecktop.probes.samples import StepResult
 from bottlenecktop.recording import SUFFIX, Recording
 from bottlenecktop.session import Frame
-from probes.samples import StepResult
 
 COMPARE_SCHEMA = "bottlenecktop.compare/1"
 TOP_STACK_CHANGES = 10

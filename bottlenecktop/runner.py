@@ -14,8 +14,8 @@ from typing import Protocol
 
 import msgspec
 
+from bottlenecktop.probes.samples import LoadSecond, NodeSample, ProcSample, RampOutcome, StackWindow, StepResult
 from bottlenecktop.session import Frame, Session
-from probes.samples import LoadSecond, NodeSample, ProcSample, RampOutcome, StackWindow, StepResult
 
 
 class _NodeProbe(Protocol):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from probes.samples import LoadSecond, NodeSample, ProcSample, RampOutcome, StackWindow, StepResult
+from bottlenecktop.probes.samples import LoadSecond, NodeSample, ProcSample, RampOutcome, StackWindow, StepResult
 
 SCHEMA_VERSION = 1
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from bottlenecktop.analysis.findings import Finding
-from probes.samples import StepResult
+from bottlenecktop.probes.samples import StepResult
 
 
 def _rate(x: Any) -> str:

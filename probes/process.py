@@ -13,8 +13,8 @@ from collections import deque
 
 import psutil
 
-from probes import procfs
-from probes.samples import ProcSample, ThreadSample
+from bottlenecktop.probes import procfs
+from bottlenecktop.probes.samples import ProcSample, ThreadSample
 
 CHILDREN_EVERY = 5
 RSS_WINDOW_S = 10.0  # the RSS growth rate is the slope over about this many seconds

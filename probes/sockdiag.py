@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 import struct
 
-from probes import procfs
+from bottlenecktop.probes import procfs
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20

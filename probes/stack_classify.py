@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from probes.samples import FunctionShare, ThreadState
+from bottlenecktop.probes.samples import FunctionShare, ThreadState
 
 Frame = tuple[str, str, int]  # (function, file path, line)
 

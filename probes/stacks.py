@@ -21,8 +21,8 @@ import threading
 import time
 from pathlib import Path
 
-from probes.samples import StackWindow
-from probes.stack_classify import Frame, Tally, parse_raw_line
+from bottlenecktop.probes.samples import StackWindow
+from bottlenecktop.probes.stack_classify import Frame, Tally, parse_raw_line
 
 GRANT = ("run bottlenecktop as root, or `sudo sysctl kernel.yama.ptrace_scope=0`, "
          "or add SYS_PTRACE to the container (docker run --cap-add SYS_PTRACE)")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import time
 
-from probes import procfs, sockdiag
-from probes.samples import CpuSample, DiskSample, NetSample, NodeSample, ProcBrief, TcpSample
-from probes.top_procs import TopProcs
+from bottlenecktop.probes import procfs, sockdiag
+from bottlenecktop.probes.samples import CpuSample, DiskSample, NetSample, NodeSample, ProcBrief, TcpSample
+from bottlenecktop.probes.top_procs import TopProcs
 
 TOP_EVERY = 5  # the busiest-process list is the costly part: refresh it every 5th sample only
 QUOTA_EVERY = 30  # the cgroup quota rarely changes

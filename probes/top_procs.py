@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from probes import procfs
+from bottlenecktop.probes import procfs
 
 _TICK = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -1,4 +1,4 @@
-"""Preview the screen over a synthetic session: ``python -m tui [--mode live|replay|compare|observe]``.
+"""Preview the screen over a synthetic session: ``python -m bottlenecktop.tui [--mode live|replay|compare|observe]``.
 
 ``live`` appends one synthetic frame a second from a thread, like the runner's tick loop; it is also what the
 idle-cost benchmark runs in tmux.
@@ -10,8 +10,8 @@ import argparse
 import threading
 
 from bottlenecktop.session import Session
-from tui.app import BottleneckApp
-from tui.synthetic import synthetic_frame, synthetic_header, synthetic_session
+from bottlenecktop.tui.app import BottleneckApp
+from bottlenecktop.tui.synthetic import synthetic_frame, synthetic_header, synthetic_session
 
 
 class PrintController:
@@ -33,7 +33,7 @@ def feed(session: Session, stop: threading.Event, *, ramp: bool, interval: float
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m tui", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bottlenecktop.tui", description=__doc__)
     parser.add_argument("--mode", choices=("live", "observe", "replay", "compare"), default="live")
     parser.add_argument("--seconds", type=int, default=30, help="synthetic history before the screen opens")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between live frames")

@@ -19,22 +19,22 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from bottlenecktop.control import Controller
+from bottlenecktop.probes.samples import ProcBrief, ProcSample, StackWindow
 from bottlenecktop.session import Frame, Session
-from probes.samples import ProcBrief, ProcSample, StackWindow
-from tui.cursor import TimeCursor
-from tui.messages import FrameAdded, VerdictReady
-from tui.screens.compare import CompareScreen
-from tui.screens.help import HelpScreen
-from tui.series import window
-from tui.status import bar_status
-from tui.widgets.load_plot import LoadPlot
-from tui.widgets.notice_bar import NoticeBar
-from tui.widgets.process_panel import ProcessPanel
-from tui.widgets.resource_plot import ResourcePlot
-from tui.widgets.stacks_panel import StacksPanel
-from tui.widgets.too_small import TooSmall
-from tui.widgets.top_procs import TopProcs
-from tui.widgets.verdict_bar import VerdictBar
+from bottlenecktop.tui.cursor import TimeCursor
+from bottlenecktop.tui.messages import FrameAdded, VerdictReady
+from bottlenecktop.tui.screens.compare import CompareScreen
+from bottlenecktop.tui.screens.help import HelpScreen
+from bottlenecktop.tui.series import window
+from bottlenecktop.tui.status import bar_status
+from bottlenecktop.tui.widgets.load_plot import LoadPlot
+from bottlenecktop.tui.widgets.notice_bar import NoticeBar
+from bottlenecktop.tui.widgets.process_panel import ProcessPanel
+from bottlenecktop.tui.widgets.resource_plot import ResourcePlot
+from bottlenecktop.tui.widgets.stacks_panel import StacksPanel
+from bottlenecktop.tui.widgets.too_small import TooSmall
+from bottlenecktop.tui.widgets.top_procs import TopProcs
+from bottlenecktop.tui.widgets.verdict_bar import VerdictBar
 
 MIN_WIDTH, MIN_HEIGHT = 60, 16  # below this the panels cannot say anything readable
 WINDOW_S = 300.0  # seconds of history the plots show

@@ -1,6 +1,7 @@
-"""Make the images in screenshots/ from the real app: ``python -m tui.screenshots`` over the synthetic session,
-and ``python -m tui.screenshots --recording NAME-WxH=FILE[@KEY+KEY] ...`` over recordings of real runs (the replay
-screen after the keys, e.g. ``left_square_bracket`` for the last ramp step; ``A,B`` for the compare screen).
+"""Make the images in screenshots/ from the real app: ``python -m bottlenecktop.tui.screenshots`` over the
+synthetic session, and ``python -m bottlenecktop.tui.screenshots --recording NAME-WxH=FILE[@KEY+KEY] ...`` over
+recordings of real runs (the replay screen after the keys, e.g. ``left_square_bracket`` for the last ramp step;
+``A,B`` for the compare screen).
 
 SVG from the app's save_screenshot; PNG too when ``rsvg-convert`` (Debian: librsvg2-bin) is installed.
 """
@@ -14,8 +15,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tui.app import BottleneckApp
-from tui.synthetic import synthetic_session
+from bottlenecktop.tui.app import BottleneckApp
+from bottlenecktop.tui.synthetic import synthetic_session
 
 OUT = Path(__file__).resolve().parent.parent / "screenshots"
 

@@ -1,7 +1,7 @@
 """A synthetic, deterministic session: a ramp into a one-thread (GIL) bottleneck.
 
-For previews (``python -m tui``), tests, snapshots, screenshots and the idle-cost benchmark. A real run never
-uses it: the runner builds the Session from the probes.
+For previews (``python -m bottlenecktop.tui``), tests, snapshots, screenshots and the idle-cost benchmark. A real
+run never uses it: the runner builds the Session from the probes.
 """
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 import random
 
-from bottlenecktop.session import Frame, Header, Session, Target
-from probes.samples import (
+from bottlenecktop.probes.samples import (
     CpuSample,
     DiskSample,
     FunctionShare,
@@ -27,6 +26,7 @@ from probes.samples import (
     ThreadSample,
     ThreadState,
 )
+from bottlenecktop.session import Frame, Header, Session, Target
 
 CAPACITY_RPS = 420.0  # where the synthetic target's one busy thread saturates
 STEP_S = 5  # seconds per ramp step

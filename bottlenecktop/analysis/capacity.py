@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from bottlenecktop.analysis.context import observer_cores
+from bottlenecktop.probes.samples import StepResult
 from bottlenecktop.session import Frame, Header
-from probes.samples import StepResult
 
 HEADROOM = 0.3  # each machine planned to run at no more than 70 % of its magic number
 

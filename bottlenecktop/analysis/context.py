@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bottlenecktop.probes.samples import StackWindow
 from bottlenecktop.session import Frame, Header
-from probes.samples import StackWindow
 
 # The stack class a server thread sits in while it has nothing to do (an accept loop, an idle event loop, a
 # handler waiting for its client's next request on a keep-alive connection).

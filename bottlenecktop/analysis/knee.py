@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
+from bottlenecktop.probes.samples import StepResult
 from bottlenecktop.session import Frame, Slo
-from probes.samples import StepResult
 
 # Ramp endings after which the target may sustain more than the rate found: that rate is a lower bound.
 OPEN_ENDED = ("max-rps", "max-time", "stopped", "cap", "closed")

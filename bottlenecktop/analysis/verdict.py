@@ -11,8 +11,8 @@ from bottlenecktop.analysis.findings import RESOURCES, SATURATED, TARGET_EXIT, F
 from bottlenecktop.analysis.knee import Magic, find_knee, magic_number, overload, steps_of, within_slo
 from bottlenecktop.analysis.rules.driver import CPU_WARN as DRIVER_CPU_WARN
 from bottlenecktop.analysis.use import find_findings
+from bottlenecktop.probes.samples import StepResult
 from bottlenecktop.session import Frame, Header
-from probes.samples import StepResult
 
 SCHEMA = "bottlenecktop.verdict/1"
 WINDOW_S = 5.0  # seconds a signal must hold to count

@@ -23,14 +23,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 import psutil
 
 from bottlenecktop.demo.kinds import describe, resolve_options, spec_for
-
-_PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 @dataclass
@@ -139,7 +136,6 @@ class _Spawner:
                 self._thread = threading.Thread(target=self._loop, name="demo-spawner", daemon=True)
                 self._thread.start()
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
         fut: Future[subprocess.Popen[bytes]] = Future()
         self._jobs.put(
             (

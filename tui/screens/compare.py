@@ -7,8 +7,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from bottlenecktop.session import Session
-from tui.compare import differences
-from tui.widgets.curve_plot import CurvePlot
+from bottlenecktop.tui.compare import differences
+from bottlenecktop.tui.widgets.curve_plot import CurvePlot
 
 
 class CompareScreen(Screen[None]):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual_plotext import PlotextPlot
 
-from probes.samples import StepResult
-from tui.palette import RGB, hex_of
+from bottlenecktop.probes.samples import StepResult
+from bottlenecktop.tui.palette import RGB, hex_of
 
 A_P99: RGB = (0, 210, 210)
 A_ACHIEVED: RGB = (70, 140, 255)

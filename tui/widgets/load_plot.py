@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bottlenecktop.session import Frame
-from tui import palette as pal
-from tui.series import errors_per_s, extract, mark_times, step_starts
-from tui.widgets.time_plot import TimePlot
+from bottlenecktop.tui import palette as pal
+from bottlenecktop.tui.series import errors_per_s, extract, mark_times, step_starts
+from bottlenecktop.tui.widgets.time_plot import TimePlot
 
 
 def _fmt(value: float | None, unit: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from probes.samples import ProcSample
+from bottlenecktop.probes.samples import ProcSample
 
 
 def human_bytes(n: float) -> str:

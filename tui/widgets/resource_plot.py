@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bottlenecktop.session import Frame
-from tui import palette as pal
-from tui.series import RESOURCE_LINES, Series, extract
-from tui.widgets.time_plot import TimePlot
+from bottlenecktop.tui import palette as pal
+from bottlenecktop.tui.series import RESOURCE_LINES, Series, extract
+from bottlenecktop.tui.widgets.time_plot import TimePlot
 
 
 class ResourcePlot(TimePlot):

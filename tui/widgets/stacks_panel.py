@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from probes.samples import StackWindow, ThreadState
+from bottlenecktop.probes.samples import StackWindow, ThreadState
 
 WAIT_STYLES = {"lock": "red", "socket": "magenta", "disk": "yellow", "sleep": "grey50", "select": "grey50",
                "other": "grey50"}

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from textual_plotext import PlotextPlot
 
 from bottlenecktop.session import Frame
-from tui.palette import nice_ticks
-from tui.series import Series, downsample
+from bottlenecktop.tui.palette import nice_ticks
+from bottlenecktop.tui.series import Series, downsample
 
 
 class TimePlot(PlotextPlot):

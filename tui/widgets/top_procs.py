@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from textual.widgets import DataTable
 
-from probes.samples import ProcBrief
-from tui.widgets.process_panel import human_bytes
+from bottlenecktop.probes.samples import ProcBrief
+from bottlenecktop.tui.widgets.process_panel import human_bytes
 
 
 class TopProcs(DataTable[str]):

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tui.status import BarStatus
+from bottlenecktop.tui.status import BarStatus
 
 SEVERITY_CLASSES = ("-saturated", "-warning", "-ok", "-exited", "-final")
 

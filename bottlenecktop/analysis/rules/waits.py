@@ -6,8 +6,8 @@ from __future__ import annotations
 from bottlenecktop.analysis.context import Context
 from bottlenecktop.analysis.rules.base import Rule, clamp, during
 from bottlenecktop.analysis.window import Hit, Span
+from bottlenecktop.probes.samples import StackWindow
 from bottlenecktop.session import Frame
-from probes.samples import StackWindow
 
 WAIT_WARN = 0.3  # share of the target's thread samples
 WAIT_SAT = 0.5

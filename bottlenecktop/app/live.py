@@ -1,0 +1,272 @@
+"""Assemble a live session: the demo target if asked, the driver, the probes, the recording and the tick loop.
+
+Everything that is started here is stopped by ``LiveRun.close()``, which also computes the verdict, writes it
+to the recording and to ``--json``, and says where the recording is. Signals stop the run the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import psutil
+
+from bottlenecktop import __version__
+from bottlenecktop.config import RunConfig
+from bottlenecktop.errors import BadInput, RunFailed
+from bottlenecktop.runner import Runner
+from bottlenecktop.session import Header, Session, Slo, Target
+
+
+class LiveRun:
+    """One live session and everything it started."""
+
+    def __init__(self, config: RunConfig, session: Session, runner: Runner) -> None:
+        self.config = config
+        self.session = session
+        self.runner = runner
+        self.notices: list[str] = []
+        self.writer: Any = None
+        self.demo: Any = None
+        self.driver: Any = None
+        self.verdict: dict[str, Any] | None = None
+        self._closed = False
+        self._finalize_lock = threading.Lock()
+        runner.on_finish = self.finalize
+        self._signal_hooks: list[Callable[[], object]] = []
+
+    def on_signal(self, hook: Callable[[], object]) -> None:
+        """Run ``hook`` (after stopping the run) when SIGTERM or SIGHUP arrives."""
+        self._signal_hooks.append(hook)
+
+    def install_signal_handlers(self) -> None:
+        def handle(signum: int, _frame: Any) -> None:
+            self.runner.stop("interrupted" if signum == signal.SIGINT else "terminated")
+            for hook in self._signal_hooks:
+                hook()
+
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(sig, handle)
+
+    def finalize(self) -> dict[str, Any]:
+        """Compute the verdict over the whole timeline and write it where it belongs; idempotent."""
+        with self._finalize_lock:
+            if self.verdict is None:
+                self.verdict = self._compute_verdict()
+            return self.verdict
+
+    def _compute_verdict(self) -> dict[str, Any]:
+        from bottlenecktop.analysis.verdict import build_verdict
+
+        recording = str(self.writer.path) if self.writer is not None and self.writer.error is None else None
+        verdict = build_verdict(self.session.header, self.session.snapshot(), recording=recording,
+                                goal_rps=self.config.goal_rps)
+        if self.writer is not None:
+            self.writer.write_verdict(verdict)
+        self.session.set_verdict(verdict)
+        return verdict
+
+    def close(self) -> None:
+        """Stop everything this run started and leave the recording and the verdict complete."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.runner.stop("closed")
+            self.runner.wait(15.0)
+            if self.driver is not None:
+                self.driver.stop()
+            self.finalize()
+            if self.config.json_path is not None and self.verdict is not None:
+                from bottlenecktop.outputs import write_json
+
+                write_json(self.config.json_path, self.verdict)
+        finally:
+            if self.demo is not None:
+                self.demo.stop()
+            if self.writer is not None:
+                self.writer.close()
+                if self.writer.error:
+                    print(f"bottlenecktop: recording stopped: {self.writer.error}", file=sys.stderr)
+                else:
+                    print(f"bottlenecktop: recorded to {self.writer.path}", file=sys.stderr)
+
+    def exit_status(self) -> int:
+        """1 when the run failed or --goal-rps was not reached within the SLO, else 0."""
+        verdict = self.verdict or {}
+        if self.config.mode in ("ramp", "demo"):
+            capacity = verdict.get("capacity") or {}
+            best = capacity.get("max_sustainable_rps")
+            if self.config.goal_rps is not None and (best is None or best < self.config.goal_rps):
+                return 1
+            if self.runner.outcome is None and self.runner.stop_reason not in ("interrupted", "terminated",
+                                                                                "quit", "stopped", "max-time"):
+                return 1
+        return 0
+
+
+def _listen_port(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _header(config: RunConfig, url: str | None, pid: int | None, local: bool, t0_wall: float) -> Header:
+    from bottlenecktop.recording import redact_argv
+
+    return Header(
+        mode=config.mode,
+        started_at=t0_wall,
+        host=socket.gethostname(),
+        cpu_count=os.cpu_count() or 1,
+        memory_bytes=psutil.virtual_memory().total,
+        kernel=platform.release(),
+        version=__version__,
+        python=platform.python_version(),
+        command_line=["bottlenecktop", *redact_argv(list(config.argv))],
+        target=Target(url=url, pid=pid, local=local),
+        slo=Slo(p99_ms=config.slo_p99_ms, error_rate=config.max_error_rate),
+        interval=config.interval,
+        self_pid=os.getpid(),
+    )
+
+
+def _consent(url: str, config: RunConfig) -> None:
+    """A remote target is overloaded on purpose by a ramp: ask first."""
+    if config.yes:
+        return
+    host = urlsplit(url).hostname
+    if config.headless or not sys.stdin.isatty():
+        raise BadInput(f"{host} is not on this host and the ramp overloads its target on purpose: add --yes to consent")
+    answer = input(f"{host} is not on this host. The ramp pushes it to overload. Go ahead? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise BadInput("not ramping a remote target without consent")
+
+
+def _driver_config(config: RunConfig, url: str, t0: float) -> Any:
+    from bottlenecktop.probes.load.config import DriverConfig
+
+    extra: dict[str, Any] = {}
+    if config.concurrency is not None:
+        extra["max_connections"] = config.concurrency
+    if config.closed_model:
+        top = config.concurrency or 64
+        steps, c = [], 1
+        while c < top:
+            steps.append(c)
+            c *= 2
+        extra["concurrency_steps"] = (*steps, top)
+    if config.max_time is not None:
+        extra["max_time"] = config.max_time
+    return DriverConfig(url=url, method=config.method, headers=config.headers, body=config.body,
+                        timeout=config.timeout, slo_p99_ms=config.slo_p99_ms, max_error_rate=config.max_error_rate,
+                        max_rps=config.max_rps, closed_model=config.closed_model, t0=t0,
+                        start_rps=config.start_rps, step_seconds=config.step_seconds, http2=config.http2,
+                        insecure=config.insecure, **extra)
+
+
+def build_live_run(config: RunConfig) -> LiveRun:
+    """Start what a live mode needs; raise BadInput or RunFailed with one line if it cannot start."""
+    from bottlenecktop.probes.process import ProcessNotFound, ProcessProbe
+    from bottlenecktop.probes.stacks import StackProbe
+    from bottlenecktop.probes.system import NodeProbe
+
+    t0, t0_wall = time.monotonic(), time.time()
+    demo = None
+    url = config.url
+    pid = config.pid
+    local = True
+    started: list[Any] = []
+    try:
+        if config.mode == "demo":
+            from bottlenecktop.demo import start_demo
+
+            try:
+                demo = start_demo(config.demo_kind, config.demo_options)
+            except (RuntimeError, OSError) as exc:
+                raise RunFailed(f"the demo server did not start: {exc}") from None
+            started.append(demo)
+            url, pid = demo.url, demo.pid
+        if url is not None:
+            from bottlenecktop.probes.load.preflight import is_local_url, preflight
+
+            local = is_local_url(url)
+            if not local:
+                _consent(url, config)
+            problem = preflight(url, timeout=min(config.timeout, 5.0), insecure=config.insecure,
+                                method=config.method, http2=config.http2)
+            if problem:
+                raise RunFailed(f"{url}: {problem}")
+            if pid is None and local:
+                from bottlenecktop.probes.discover import find_listener
+
+                pid = find_listener(_listen_port(url))
+        header = _header(config, url, pid, local, t0_wall)
+        if demo is not None:
+            header.demo = {"kind": demo.kind, **{k: str(v) for k, v in demo.options.items()}}
+            if demo.capacity_rps:
+                header.demo["capacity_rps"] = f"{demo.capacity_rps:g}"
+        session = Session(header)
+        notices: list[str] = []
+        target = stacks = None
+        if pid is not None:
+            try:
+                target = ProcessProbe(pid)
+            except ProcessNotFound as exc:
+                raise BadInput(str(exc)) from None
+            stacks = StackProbe(pid, t0=t0)
+        driver = driver_proc = None
+        if url is not None:
+            from bottlenecktop.probes.load.driver import LoadDriver
+
+            driver = LoadDriver(_driver_config(config, url, t0))
+            driver_pid = driver.start()
+            started.append(driver)
+            header.driver_pid = driver_pid
+            try:
+                driver_proc = ProcessProbe(driver_pid, include_children=False, top_threads=2)
+            except ProcessNotFound:
+                raise RunFailed("the load driver exited at start") from None
+
+        def attach(new_pid: int) -> tuple[Any, Any]:
+            return ProcessProbe(new_pid), StackProbe(new_pid, t0=t0)
+
+        writer = _open_writer(config, header, notices)
+        runner = Runner(
+            session, t0=t0, interval=config.interval, driver=driver,
+            node=NodeProbe(listen_port=_listen_port(url) if url and local else None),
+            target=target, stacks=stacks, driver_proc=driver_proc,
+            self_proc=ProcessProbe(os.getpid(), include_children=False, top_threads=4),
+            writer=writer, max_time=config.max_time, attach=attach,
+            stack_window_s=5.0,
+        )
+    except BaseException:
+        for thing in reversed(started):
+            thing.stop()
+        raise
+    live = LiveRun(config, session, runner)
+    live.writer, live.demo, live.driver, live.notices = writer, demo, driver, notices
+    live.install_signal_handlers()
+    return live
+
+
+def _open_writer(config: RunConfig, header: Header, notices: list[str]) -> Any:
+    if not config.record:
+        return None
+    from bottlenecktop.recording import RecordingWriter, default_recording_path
+
+    path = config.record_path or default_recording_path()
+    writer = RecordingWriter(path, header)
+    if writer.error:
+        notices.append(f"not recording: {writer.error}")
+        print(f"bottlenecktop: not recording: {writer.error}", file=sys.stderr)
+        return None
+    print(f"bottlenecktop: recording to {path}", file=sys.stderr)
+    return writer

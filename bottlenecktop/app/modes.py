@@ -1,0 +1,132 @@
+"""Run one mode of the CLI: assemble the probes, the driver and the recording for a live session, or read
+recordings for replay, compare and report. The screen is imported lazily and only for interactive modes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from bottlenecktop.app.live import LiveRun, build_live_run
+from bottlenecktop.config import RunConfig
+from bottlenecktop.errors import BadInput, RunFailed
+from bottlenecktop.outputs import write_json
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def run(config: RunConfig) -> int:
+    """Run the mode the config names and return the exit status."""
+    if config.mode == "replay":
+        return _replay(config)
+    if config.mode == "compare":
+        return _compare(config)
+    if config.mode == "report":
+        return _report(config)
+    if not config.headless and not (sys.stdout.isatty() and sys.stdin.isatty()):
+        raise BadInput("the screen needs a terminal: run with --headless (and --json FILE) in scripts and CI")
+    live = build_live_run(config)
+    try:
+        if config.headless:
+            from bottlenecktop.app.headless import run_headless
+
+            run_headless(live)
+        else:
+            _run_screen(live)
+    finally:
+        live.close()
+    return live.exit_status()
+
+
+def _run_screen(live: LiveRun) -> None:
+    from bottlenecktop.tui.app import BottleneckApp
+
+    app = BottleneckApp(live.session, live.runner, mode="live", notices=live.notices)
+    live.on_signal(lambda: app.call_later(app.exit))
+    live.runner.start()
+    app.run()
+    live.runner.stop("quit")
+    live.runner.wait(10.0)
+
+
+def _load(path: Path) -> Any:
+    from bottlenecktop.recording import RecordingError, read_recording
+
+    try:
+        rec = read_recording(path)
+    except RecordingError as exc:
+        raise BadInput(str(exc)) from None
+    if rec.notice:
+        print(f"bottlenecktop: {path}: {rec.notice}", file=sys.stderr)
+    return rec
+
+
+def _verdict_of(rec: Any, path: Path) -> dict[str, Any]:
+    """The verdict the recording holds; recomputed from its frames when the run ended before it was written."""
+    if rec.verdict:
+        return dict(rec.verdict)
+    from bottlenecktop.analysis.verdict import build_verdict
+
+    return build_verdict(rec.header, rec.frames, recording=str(path))
+
+
+def _replay(config: RunConfig) -> int:
+    from bottlenecktop.recording import session_from_recording
+    from bottlenecktop.summary import summary_text
+
+    path = config.files[0]
+    rec = _load(path)
+    verdict = _verdict_of(rec, path)
+    if config.json_path:
+        write_json(config.json_path, verdict)
+    if config.headless:
+        print(summary_text(verdict))
+        return EXIT_OK
+    session = session_from_recording(rec)
+    session.verdict = verdict
+    _need_terminal()
+    from bottlenecktop.tui.app import BottleneckApp
+
+    BottleneckApp(session, None, mode="replay").run()
+    return EXIT_OK
+
+
+def _compare(config: RunConfig) -> int:
+    from bottlenecktop.compare import compare_sessions, compare_table
+    from bottlenecktop.recording import session_from_recording
+
+    a, b = (_load(p) for p in config.files)
+    cmp = compare_sessions(a, b)
+    if config.json_path:
+        write_json(config.json_path, cmp)
+    if config.headless:
+        print(compare_table(cmp))
+        return EXIT_OK
+    _need_terminal()
+    from bottlenecktop.tui.app import BottleneckApp
+
+    sa, sb = session_from_recording(a), session_from_recording(b)
+    sa.verdict, sb.verdict = _verdict_of(a, config.files[0]), _verdict_of(b, config.files[1])
+    BottleneckApp(sa, None, mode="compare", compare_with=sb).run()
+    return EXIT_OK
+
+
+def _report(config: RunConfig) -> int:
+    from bottlenecktop.report import render_report
+
+    rec = _load(config.files[0])
+    text = render_report(rec, config.report_format)
+    if config.output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return EXIT_OK
+    try:
+        config.output.write_text(text)
+    except OSError as exc:
+        raise RunFailed(f"cannot write {config.output}: {exc.strerror or exc}") from None
+    print(f"bottlenecktop: report written to {config.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _need_terminal() -> None:
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        raise BadInput("the screen needs a terminal: add --headless")

@@ -1,0 +1,171 @@
+"""The load driver's public API: start the driver process, read its measurements, command it.
+
+The driver runs in its own process (``python -m bottlenecktop.probes.load.worker``), never in the caller's
+event loop. It is
+configured and commanded over its stdin and reports msgpack frames on its stdout; a reader thread here turns
+them into LoadSecond, StepResult and RampOutcome records for ``poll()``. When the caller dies, the driver's stdin
+closes and it exits by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+
+from bottlenecktop.probes.load import wire as load_wire
+from bottlenecktop.probes.load.config import ENGINES, DriverConfig
+from bottlenecktop.probes.load.engines import curl_available, engine_name
+from bottlenecktop.probes.load.target import BadTarget, build_target
+from bottlenecktop.probes.samples import LoadSecond, RampOutcome, StepResult
+
+__all__ = ["ENGINES", "DriverConfig", "LoadDriver"]
+
+Message = LoadSecond | StepResult | RampOutcome
+
+
+class LoadDriver:
+    """One ramp in one driver process. Not thread-safe except that ``poll`` may run beside ``command``."""
+
+    def __init__(self, config: DriverConfig) -> None:
+        """Check the options; raise ValueError with one line for a person when they cannot work."""
+        problem = config.problem()
+        if problem is None:
+            try:
+                build_target(config.url, config.method, config.headers, config.body)
+            except BadTarget as exc:
+                problem = str(exc)
+            else:
+                if engine_name(config) == "curl" and not curl_available():
+                    problem = "the curl engine (HTTP/2) needs pycurl: pip install pycurl"
+        if problem is not None:
+            raise ValueError(problem)
+        self.config = config
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
+        self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._reader: threading.Thread | None = None
+        self._write_lock = threading.Lock()
+        self._outcome_queued = threading.Event()
+        self._outcome_delivered = False
+        self._stopped = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> int:
+        """Spawn the driver process and hand it the configuration; return its pid."""
+        if self._proc is not None:
+            return self._proc.pid
+        env = dict(os.environ)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "bottlenecktop.probes.load.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if not env.get("BOTTLENECKTOP_DRIVER_STDERR") else None,
+            env=env,
+            close_fds=True,
+        )
+        self._write(load_wire.encode("cfg", self.config))
+        self._reader = threading.Thread(target=self._read, name="load-driver-reader", daemon=True)
+        self._reader.start()
+        return self._proc.pid
+
+    def poll(self) -> list[Message]:
+        """Everything the driver reported since the last call, in order; never blocks."""
+        messages: list[Message] = []
+        while True:
+            try:
+                message = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            messages.append(message)
+            if isinstance(message, RampOutcome):
+                self._outcome_delivered = True
+        return messages
+
+    def take_events(self) -> list[str]:
+        """One-line messages for a person since the last call ("connection refused at 127.0.0.1:8000")."""
+        events = []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                return events
+
+    def command(self, name: str, value: float | str | None = None) -> None:
+        """pause | resume | hold | raise | lower (value: factor, default the step factor) | stop."""
+        if name not in ("pause", "resume", "hold", "raise", "lower", "stop"):
+            return
+        self._write(load_wire.encode("c", (name, value)))
+
+    @property
+    def done(self) -> bool:
+        """The ramp has ended (its RampOutcome was returned by poll) or the process died and that was reported."""
+        return self._outcome_delivered
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the ramp and end the process (its outcome stays available to poll); idempotent."""
+        proc = self._proc
+        if proc is None or self._stopped:
+            return
+        self._stopped = True
+        if proc.poll() is None:
+            self.command("stop")
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(1.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(1.0)
+        if self._reader is not None:
+            self._reader.join(timeout=1.0)
+        with contextlib.suppress(OSError):
+            if proc.stdin is not None:
+                proc.stdin.close()
+
+    # --- internals
+
+    def _write(self, data: bytes) -> None:
+        proc = self._proc
+        if proc is None or proc.stdin is None:
+            return
+        with self._write_lock, contextlib.suppress(OSError, ValueError):
+            proc.stdin.write(data)
+            proc.stdin.flush()
+
+    def _read(self) -> None:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        stream = proc.stdout
+        while True:
+            try:
+                frame = load_wire.read_frame(stream)
+            except Exception:  # a torn frame from a dying process: treat as the end
+                frame = None
+            if frame is None:
+                break
+            kind, raw = frame
+            try:
+                payload = load_wire.decode_payload(kind, raw)
+            except Exception:
+                continue
+            if kind == "e":
+                self._events.put(str(payload))
+            elif kind in ("s", "r", "o"):
+                self._inbox.put(payload)
+                if kind == "o":
+                    self._outcome_queued.set()
+        code = proc.wait()
+        if not self._outcome_queued.is_set():
+            self._events.put(f"the load driver exited unexpectedly (exit status {code})")
+            self._inbox.put(RampOutcome(t=time.monotonic() - self.config.t0, reason="driver-exited"))
+            self._outcome_queued.set()

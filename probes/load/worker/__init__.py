@@ -1,0 +1,4 @@
+"""The driver process: ``python -m bottlenecktop.probes.load.worker``."""
+
+
+

@@ -1,0 +1,52 @@
+"""End to end, headless: `bottlenecktop demo --bottleneck KIND` names the right resource for every demo kind and
+finds the magic number within +-10 % where the capacity is known by construction."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import ROOT
+from tests.support.verdict_shape import verdict_problems
+
+# kind -> (extra args, the resource a person would name, capacity by construction or None)
+KINDS: dict[str, tuple[list[str], set[str], float | None]] = {
+    "lock": (["--start-rps", "100"], {"lock"}, 200.0),
+    "downstream": (["--start-rps", "80"], {"downstream"}, 160.0),
+    "gil": (["--start-rps", "45"], {"cpu-thread"}, 100.0),
+    "cpu": (["--start-rps", "60", "--work-ms", "10"], {"cpu"}, None),
+    "disk": (["--start-rps", "100"], {"disk"}, None),
+    "fds": (["--start-rps", "20"], {"fds"}, None),
+}
+
+
+def run_demo(kind: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], dict]:
+    extra, _, _ = KINDS[kind]
+    verdict_path = tmp_path / "v.json"
+    cmd = [sys.executable, "-m", "bottlenecktop", "demo", "--bottleneck", kind, *extra, "--headless",
+           "--json", str(verdict_path), "--record", str(tmp_path / "run.btrec"), "--step-seconds", "2",
+           "--max-time", "90"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=150, cwd=ROOT, stdin=subprocess.DEVNULL)
+    assert verdict_path.exists(), result.stderr[-3000:]
+    return result, json.loads(verdict_path.read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_demo_kind_names_its_bottleneck(kind: str, tmp_path: Path) -> None:
+    result, verdict = run_demo(kind, tmp_path)
+    _, expected, capacity = KINDS[kind]
+    assert verdict_problems(verdict) == []
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Magic number" in result.stdout or "magic number" in result.stdout.lower()
+    got = verdict["bottleneck"]["resource"]
+    assert got in expected, f"{kind}: got {got}\n{result.stdout}\n{result.stderr[-2000:]}"
+    assert verdict["bottleneck"]["evidence"], verdict
+    if capacity is not None:
+        best = verdict["capacity"]["max_sustainable_rps"]
+        assert best is not None and abs(best - capacity) <= 0.10 * capacity, f"{kind}: {best} vs {capacity}"
+    assert verdict["recording"] == str(tmp_path / "run.btrec")
