@@ -202,9 +202,6 @@ def parse_demo_options(kind: str, items: list[str]) -> dict[str, str]:
     Raises ValueError with one clear line for an unknown kind, a malformed item, an unknown key or a bad value.
     """
     spec = spec_for(kind)
-    why_not = spec.unavailable()
-    if why_not:
-        raise ValueError(why_not)
     out: dict[str, str] = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -212,7 +209,11 @@ def parse_demo_options(kind: str, items: list[str]) -> dict[str, str]:
         if not sep or not key:
             raise ValueError(f"demo option {item!r}: expected key=value, e.g. {spec.knobs[0].name}=2")
         out[key] = raw
-    return _normalise(spec, out)
+    options = _normalise(spec, out)
+    why_not = spec.unavailable()
+    if why_not:
+        raise ValueError(why_not)
+    return options
 
 
 def _normalise(spec: KindSpec, options: dict[str, str]) -> dict[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -176,15 +177,18 @@ def test_quota_cgroup_goes_when_the_server_itself_is_killed() -> None:
 
 
 def test_quota_without_a_writable_cgroup_says_so_in_one_line() -> None:
-    """A user who may not make cgroups (nobody) gets one line and exit status 2, no traceback."""
-    if os.geteuid() != 0:
-        pytest.fail("this test drops to the user nobody: run it as root")
-    result = subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, "-m", "bottlenecktop", "demo",
-                             "--bottleneck", "quota", "--headless", "--no-record"],
-                            capture_output=True, text=True, timeout=60, cwd="/", env={**os.environ, "HOME": "/tmp"})
+    """No cgroup to make (none mounted: a private mount namespace with /sys/fs/cgroup unmounted, for real): one
+    line on stderr and exit status 2, no traceback, before any server starts."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.fail("this test unmounts the cgroups in a private mount namespace: it needs root and unshare")
+    command = [sys.executable, "-m", "bottlenecktop", "demo", "--bottleneck", "quota", "--headless", "--no-record"]
+    result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                             'umount -R /sys/fs/cgroup && exec "$@"', "sh", *command],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 2, (result.returncode, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cgroup" in lines[0] and "Traceback" not in result.stderr, result.stderr
+    assert Path("/sys/fs/cgroup/cpu").exists() or quota_root() is None  # our own namespace was left alone
 
 
 # ---- leak ----------------------------------------------------------------------------------------------------------
