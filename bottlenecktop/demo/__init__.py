@@ -20,8 +20,8 @@ Kinds and their limits by construction (defaults; every knob is an option, ``key
   in epoll (no thread blocks on a socket: only tcp_info shows the calls outstanding).
 - ``proxy``: nginx (one worker) in front of a second local service of ``slots`` (4) x ``delay_ms`` (20):
   200 req/s, nginx idle in epoll waiting on its upstream. Needs nginx.
-- ``quota``: one process in a cgroup it makes with a CPU quota of ``quota_cpus`` (0.5), ``work_ms`` (5) ms of
-  CPU per request: min(quota, 1) x 1000 / work_ms = 100 req/s while the node has idle cores. Needs a writable
+- ``quota``: one process in a cgroup it makes with a CPU quota of ``quota_cpus`` (0.5), ``work_ms`` (10) ms of
+  CPU per request: min(quota, 1) x 1000 / work_ms = 50 req/s while the node has idle cores. Needs a writable
   cgroup (v1 cpu, or v2 with +cpu); the cgroup goes on every exit path (see quota.py).
 - ``leak``: keeps ``kib`` (256) KiB per request for good: memory is gone after MemAvailable / (kib x rate)
   seconds; past ``cap_mib`` (a quarter of available memory) it answers 507 instead of keeping more.

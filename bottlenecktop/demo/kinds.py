@@ -151,7 +151,8 @@ SPECS: dict[str, KindSpec] = {
             "request: capacity min(quota, 1) x 1000 / work_ms = {capacity} req/s while the node has idle cores",
             (
                 Knob("quota_cpus", float, lambda: "0.5", 0.01, 1024.0, "the cgroup's CPU quota, in CPUs"),
-                Knob("work_ms", float, lambda: "5", 0.1, 1000.0, _WORK),
+                # 10 ms: the HTTP handling's own ~0.5 ms per request counts against the quota, and stays small
+                Knob("work_ms", float, lambda: "10", 0.1, 1000.0, _WORK),
             ),
             lambda o: min(_f(o, "quota_cpus"), 1.0) * 1000.0 / _f(o, "work_ms"),  # one GIL: one core at most
             _no_quota_cgroup,

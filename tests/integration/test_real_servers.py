@@ -44,7 +44,7 @@ CASES: dict[str, Case] = {
     "node": Case(realservers.node_cpu, "cpu-thread", 85),
     "nginx-proxy": Case(realservers.nginx_proxy, "downstream", 70),
     "asyncio-httpx": Case(realservers.asyncio_httpx, "downstream", 70),
-    "cpu-quota": Case(realservers.cpu_quota, "cpu", 35),
+    "cpu-quota": Case(realservers.cpu_quota, "cpu", 18),
     # Capped at 200 req/s: 50 MiB/s kept, so the run holds a few GB at most on a shared machine.
     "leak": Case(realservers.leaking, "memory", 60, ("--max-rps", "200")),
 }

@@ -12,9 +12,9 @@ from bottlenecktop.demo.kinds import parse_demo_options, resolve_options, spec_f
     ("async-downstream", {}, 200.0),
     ("async-downstream", {"concurrency": "8", "delay_ms": "40"}, 200.0),
     ("proxy", {"slots": "2"}, 100.0),
-    ("quota", {}, 100.0),
+    ("quota", {}, 50.0),
     ("quota", {"quota_cpus": "0.25", "work_ms": "10"}, 25.0),
-    ("quota", {"quota_cpus": "3"}, 200.0),  # one GIL: more quota than a core adds nothing
+    ("quota", {"quota_cpus": "3"}, 100.0),  # one GIL: more quota than a core adds nothing
     ("leak", {}, None),
 ])
 def test_capacity_by_construction(kind: str, options: dict[str, str], capacity: float | None) -> None:
