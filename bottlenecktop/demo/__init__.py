@@ -15,6 +15,16 @@ Kinds and their limits by construction (defaults; every knob is an option, ``key
   (about 270 req/s on a 2 GB/s virtual disk), the device ~100 % busy with a queue, little CPU.
 - ``fds``: one file descriptor leaked per request under RLIMIT_NOFILE ``limit`` (256): requests fail with EMFILE
   (HTTP 500, and new connections wait unaccepted) after about limit - baseline fds - open connections requests.
+- ``async-downstream``: one asyncio event loop; each request awaits a GET to a second local service of
+  ``delay_ms`` (20) ms over at most ``concurrency`` (4) connections: 4 x 1000 / 20 = 200 req/s, the loop idle
+  in epoll (no thread blocks on a socket: only tcp_info shows the calls outstanding).
+- ``proxy``: nginx (one worker) in front of a second local service of ``slots`` (4) x ``delay_ms`` (20):
+  200 req/s, nginx idle in epoll waiting on its upstream. Needs nginx.
+- ``quota``: one process in a cgroup it makes with a CPU quota of ``quota_cpus`` (0.5), ``work_ms`` (10) ms of
+  CPU per request: min(quota, 1) x 1000 / work_ms = 50 req/s while the node has idle cores. Needs a writable
+  cgroup (v1 cpu, or v2 with +cpu); the cgroup goes on every exit path (see quota.py).
+- ``leak``: keeps ``kib`` (256) KiB per request for good: memory is gone after MemAvailable / (kib x rate)
+  seconds; past ``cap_mib`` (a quarter of available memory) it answers 507 instead of keeping more.
 """
 
 from bottlenecktop.demo.kinds import DEMO_KINDS, parse_demo_options

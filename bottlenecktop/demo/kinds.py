@@ -25,6 +25,8 @@ class KindSpec:
     summary: str  # one line; "{knob}" fields are filled from the effective options
     knobs: tuple[Knob, ...]
     capacity_rps: Callable[[dict[str, str]], float | None]
+    # What this machine must have for the kind (a writable cgroup, nginx): None if it can run, else one line.
+    unavailable: Callable[[], str | None] = lambda: None
 
 
 def _cores() -> int:
@@ -33,6 +35,29 @@ def _cores() -> int:
 
 def _f(options: dict[str, str], name: str) -> float:
     return float(options[name])
+
+
+def _quarter_of_available_mib() -> str:
+    import psutil
+
+    return str(max(64, psutil.virtual_memory().available // 4 // 2**20))
+
+
+def _no_quota_cgroup() -> str | None:
+    from bottlenecktop.demo.quota import quota_root
+
+    if quota_root() is None:
+        return ("the quota demo needs a writable cgroup with a CPU controller (cgroup v1 cpu, or v2 with +cpu in "
+                "cgroup.subtree_control): run it as root or in a delegated cgroup")
+    return None
+
+
+def _no_nginx() -> str | None:
+    from bottlenecktop.demo.proxy import nginx_binary
+
+    if nginx_binary() is None:
+        return "the proxy demo needs nginx, which is not installed here (e.g. apt-get install nginx-light)"
+    return None
 
 
 _WORK = "CPU milliseconds of pure-Python work per request"
@@ -98,6 +123,51 @@ SPECS: dict[str, KindSpec] = {
             (Knob("limit", int, lambda: "256", 32, 65_536, "soft RLIMIT_NOFILE of the server"),),
             lambda o: None,
         ),
+        KindSpec(
+            "async-downstream",
+            "one asyncio event loop; each request awaits a call to a second local service of {delay_ms} ms, at most "
+            "{concurrency} calls in flight: capacity concurrency x 1000 / delay_ms = {capacity} req/s, the loop idle "
+            "in epoll",
+            (
+                Knob("concurrency", int, lambda: "4", 1, 10_000, "calls to the downstream in flight at once"),
+                Knob("delay_ms", float, lambda: "20", 0.1, 10_000.0, "milliseconds the downstream takes"),
+            ),
+            lambda o: _f(o, "concurrency") * 1000.0 / _f(o, "delay_ms"),
+        ),
+        KindSpec(
+            "proxy",
+            "nginx as a reverse proxy in front of a second local service with {slots} slots of {delay_ms} ms: "
+            "capacity slots x 1000 / delay_ms = {capacity} req/s, nginx idle in epoll waiting on its upstream",
+            (
+                Knob("slots", int, lambda: "4", 1, 10_000, "requests the upstream serves at once"),
+                Knob("delay_ms", float, lambda: "20", 0.1, 10_000.0, "milliseconds the upstream takes"),
+            ),
+            lambda o: _f(o, "slots") * 1000.0 / _f(o, "delay_ms"),
+            _no_nginx,
+        ),
+        KindSpec(
+            "quota",
+            "one process in a cgroup of its own with a CPU quota of {quota_cpus} CPU, {work_ms} ms of CPU per "
+            "request: capacity min(quota, 1) x 1000 / work_ms = {capacity} req/s while the node has idle cores",
+            (
+                Knob("quota_cpus", float, lambda: "0.5", 0.01, 1024.0, "the cgroup's CPU quota, in CPUs"),
+                # 10 ms: the HTTP handling's own ~0.5 ms per request counts against the quota, and stays small
+                Knob("work_ms", float, lambda: "10", 0.1, 1000.0, _WORK),
+            ),
+            lambda o: min(_f(o, "quota_cpus"), 1.0) * 1000.0 / _f(o, "work_ms"),  # one GIL: one core at most
+            _no_quota_cgroup,
+        ),
+        KindSpec(
+            "leak",
+            "each request keeps {kib} KiB for good: memory runs out after MemAvailable / kib requests, at R req/s "
+            "in MemAvailable / (kib x R) s; past {cap_mib} MiB kept it answers 507 (a fuse for this machine)",
+            (
+                Knob("kib", int, lambda: "256", 1, 65_536, "KiB kept (resident) per request"),
+                Knob("cap_mib", int, _quarter_of_available_mib, 1, 2**30,
+                     "MiB kept at most, then 507s (default: a quarter of available memory)"),
+            ),
+            lambda o: None,
+        ),
     )
 }
 
@@ -140,7 +210,11 @@ def parse_demo_options(kind: str, items: list[str]) -> dict[str, str]:
         if not sep or not key:
             raise ValueError(f"demo option {item!r}: expected key=value, e.g. {spec.knobs[0].name}=2")
         out[key] = raw
-    return _normalise(spec, out)
+    options = _normalise(spec, out)
+    why_not = spec.unavailable()
+    if why_not:
+        raise ValueError(why_not)
+    return options
 
 
 def _normalise(spec: KindSpec, options: dict[str, str]) -> dict[str, str]:

@@ -38,6 +38,7 @@ class _Child:
     pids: list[int] = field(default_factory=list)
     baseline_fds: int = 0
     workdir: str | None = None
+    cgroup: str | None = None  # the quota kind's cgroup directory
 
 
 @dataclass(eq=False)  # compared and hashed by identity: one object per running demo
@@ -98,6 +99,10 @@ def _stop_children(children: list[_Child], timeout: float) -> None:
         child.stderr.close()
         if child.workdir:
             shutil.rmtree(child.workdir, ignore_errors=True)
+        if child.cgroup:  # the child removes it on its way out, unless it was SIGKILLed
+            from bottlenecktop.demo.quota import remove_path
+
+            remove_path(child.cgroup)
 
 
 def _process(pid: int) -> psutil.Process | None:
@@ -208,6 +213,7 @@ def _wait_ready(child: _Child, kind: str, timeout: float, deadline: float) -> No
     if ready is not None:
         child.port, child.pids = int(ready["port"]), [int(p) for p in ready["pids"]]
         child.baseline_fds, child.workdir = int(ready["baseline_fds"]), ready["workdir"]
+        child.cgroup = ready.get("cgroup")
         if _accepts(child.port, deadline):
             return
     try:  # EOF on stdout: the child is exiting; its status says more than a timeout would
@@ -216,6 +222,19 @@ def _wait_ready(child: _Child, kind: str, timeout: float, deadline: float) -> No
         code = None
     why = f"exited with status {code}" if code is not None else f"did not accept connections within {timeout:g} s"
     raise RuntimeError(f"demo server ({kind}) {why}: {_last_line(child.stderr)}")
+
+
+# Room for every request the async-downstream kind lets through: its own concurrency limit is the point.
+_UNBOUNDED_SLOTS = "10000"
+
+
+def _slow_service(kind: str, opts: dict[str, str]) -> dict[str, str] | None:
+    """The lock kind's options for the second service that ``kind`` calls, or None if it calls none."""
+    if kind in ("downstream", "proxy"):
+        return {"workers": opts["slots"], "work_ms": opts["delay_ms"]}
+    if kind == "async-downstream":
+        return {"workers": _UNBOUNDED_SLOTS, "work_ms": opts["delay_ms"]}
+    return None
 
 
 def start_demo(kind: str = "cpu", options: dict[str, str] | None = None, ready_timeout: float = 10.0) -> DemoServer:
@@ -229,11 +248,12 @@ def start_demo(kind: str = "cpu", options: dict[str, str] | None = None, ready_t
     children: list[_Child] = []
     try:
         extra: list[str] = []
-        if kind == "downstream":
+        slow_service = _slow_service(kind, opts)
+        if slow_service is not None:
             # The slow service is the lock kind in its own process: slots x delay.
-            slow = _launch("lock", {"workers": opts["slots"], "work_ms": opts["delay_ms"]}, deadline, [])
+            slow = _launch("lock", slow_service, deadline, [])
             children.append(slow)
-            _wait_ready(slow, "downstream's slow service", ready_timeout, deadline)
+            _wait_ready(slow, f"{kind}'s slow service", ready_timeout, deadline)
             extra = ["--downstream", f"http://127.0.0.1:{slow.port}/"]
         target = _launch(kind, opts, deadline, extra)
         children.insert(0, target)
@@ -248,7 +268,7 @@ def start_demo(kind: str = "cpu", options: dict[str, str] | None = None, ready_t
         kind=kind,
         url=f"http://127.0.0.1:{target.port}/",
         port=target.port,
-        pid=target.proc.pid,
+        pid=target.pids[0],  # the child itself, except for the proxy kind: the nginx it started
         pids=[pid for child in children for pid in child.pids],
         capacity_rps=spec_for(kind).capacity_rps(opts),
         fails_after_requests=fails_after,

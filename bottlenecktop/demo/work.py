@@ -102,3 +102,20 @@ def fds_work() -> Work:
         return 200, OK
 
     return work
+
+
+def leak_work(kib: int, cap_mib: int) -> Work:
+    """Keep ``kib`` KiB per request for good, resident (every page written), until ``cap_mib`` MiB are kept; then
+    answer 507 without keeping more, so a run left going cannot take all of the machine's memory."""
+    size, cap = kib * 1024, cap_mib * 2**20
+    kept: list[bytes] = []
+    lock = threading.Lock()
+
+    def work() -> tuple[int, bytes]:
+        with lock:
+            if len(kept) * size >= cap:
+                return 507, b"leak cap reached\n"
+            kept.append(b"x" * size)  # b"x" * n writes every byte: resident, not a lazily mapped zero page
+        return 200, OK
+
+    return work
