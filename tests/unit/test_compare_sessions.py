@@ -9,6 +9,7 @@ import pytest
 
 from bottlenecktop.compare import compare_sessions, compare_table, cpu_ms_per_request, interpolate
 from bottlenecktop.recording import read_recording
+from bottlenecktop.verdict_types import Verdict
 from tests.support.recording_synth import ramp_frames, verdict_for, write_recording
 
 
@@ -47,7 +48,7 @@ def test_the_table_names_both_and_each_difference(pair: tuple[Path, Path]) -> No
     table = compare_table(compare_sessions(*(read_recording(p) for p in pair)))
     first = table.splitlines()[0]
     assert "one-worker" in first and "two-workers" in first
-    for words in ("magic number", "101.2", "227.8", "p99 at 101 req/s", "CPU per request", "4.01 ms", "2.01 ms",
+    for words in ("magic number", "101.2", "227.8", "p99 at 101 req/s", "CPU per request", "4.00 ms", "2.00 ms",
                   "bottleneck", "lock", "cpu-thread", "changed", "render_fast (app.py:90)"):
         assert words in table, words
 
@@ -78,4 +79,4 @@ def test_interpolation_and_cpu_per_request() -> None:
     assert interpolate(curve, 150.0) == 20.0
     assert interpolate(curve, 100.0) == 10.0
     assert interpolate(curve, 250.0) is None
-    assert cpu_ms_per_request([]) is None
+    assert cpu_ms_per_request(Verdict()) is None
