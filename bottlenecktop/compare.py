@@ -163,7 +163,8 @@ def compare_rows(cmp: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     c = cmp["cpu_ms_per_request"]
     rows.append(("CPU per request", _num(c["a"], " ms", 2), _num(c["b"], " ms", 2), _change(c["ratio"])))
     va, vb = cmp["verdict"]["a"], cmp["verdict"]["b"]
-    rows.append(("bottleneck", va["resource"], vb["resource"], "same" if va["resource"] == vb["resource"] else "changed"))
+    same = va["resource"] == vb["resource"]
+    rows.append(("bottleneck", va["resource"], vb["resource"], "same" if same else "changed"))
     if va["scope"] or vb["scope"]:
         rows.append(("  scope", va["scope"] or "-", vb["scope"] or "-", ""))
     return rows
