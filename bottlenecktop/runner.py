@@ -15,7 +15,7 @@ from typing import Protocol
 import msgspec
 
 from bottlenecktop.probes.samples import LoadSecond, NodeSample, ProcSample, RampOutcome, StackWindow, StepResult
-from bottlenecktop.session import Frame, Session
+from bottlenecktop.session import Event, EventKind, Frame, Session
 
 
 class _NodeProbe(Protocol):
@@ -165,13 +165,13 @@ class Runner:
     # -- one tick ---------------------------------------------------------------------------------------------
     def _tick(self) -> Frame:
         t = self.now()
-        events: list[str] = []
+        events: list[Event] = []
         self._switch_target_if_asked(t, events)
         step = None
         outcome = None
         if self.driver is not None:
             outcome = self._collect(self.driver.poll())
-            events += self._unsaid(self.driver.take_events())
+            events += self._unsaid("driver", self.driver.take_events())
             while len(self._loads) > 2:  # never let the timeline lag the driver
                 self._loads.popleft()
         load = self._loads.popleft() if self._loads else None
@@ -179,19 +179,19 @@ class Runner:
             step = self._steps.popleft()
         node = self.node.sample() if self.node is not None else None
         if self.node is not None and self.node.notices:
-            events += self._unsaid(self.node.notices)
+            events += self._unsaid("node", self.node.notices)
             self.node.notices.clear()
         target = self.target.sample() if self.target is not None else None
         if target is not None and not target.alive and not self._target_gone:
             self._target_gone = True
-            events.append(f"target pid {target.pid} exited at {t:.0f} s")
+            events.append(Event(kind="target-exit", text=f"target pid {target.pid} exited at {t:.0f} s"))
         stacks = self._maybe_window(t, step is not None or outcome is not None)
         if stacks is not None:
             self._thread_names.update((th.tid, th.name) for th in stacks.threads if th.name)
         if target is not None and self._thread_names:
             target = self._with_python_thread_names(target)
         if self.stacks is not None and self.stacks.error:
-            events += self._unsaid([self.stacks.error])
+            events += self._unsaid("stacks", [self.stacks.error])
         return Frame(
             t=round(t, 3),
             load=load,
@@ -214,11 +214,11 @@ class Runner:
         threads = [msgspec.structs.replace(th, name=names[th.tid]) if th.tid in names else th for th in sample.threads]
         return msgspec.structs.replace(sample, threads=threads)
 
-    def _unsaid(self, texts: list[str]) -> list[str]:
-        """The lines not said before (a notice repeats every tick until it is fixed); remembers them."""
+    def _unsaid(self, kind: EventKind, texts: list[str]) -> list[Event]:
+        """Events of the lines not said before (a notice repeats every tick until it is fixed); remembers them."""
         new = [t for t in dict.fromkeys(texts) if t and t not in self._said]
         self._said.update(new)
-        return new
+        return [Event(kind=kind, text=t) for t in new]
 
     def _maybe_window(self, t: float, step_ended: bool) -> StackWindow | None:
         """Close a stack window at each ramp step's end, else every stack_window_s seconds."""
@@ -229,14 +229,14 @@ class Runner:
         self._last_window = t
         return self.stacks.take_window(t)
 
-    def _switch_target_if_asked(self, t: float, events: list[str]) -> None:
+    def _switch_target_if_asked(self, t: float, events: list[Event]) -> None:
         pid, self._attach_pid = self._attach_pid, None
         if pid is None or self.attach_factory is None:
             return
         try:
             target, stacks = self.attach_factory(pid)
         except Exception as exc:  # the pid vanished between the list and the key press
-            events.append(f"cannot attach to pid {pid}: {exc}")
+            events.append(Event(kind="attach-failed", text=f"cannot attach to pid {pid}: {exc}"))
             return
         if self.stacks is not None:
             self.stacks.stop()
@@ -245,7 +245,7 @@ class Runner:
         if self.stacks is not None:
             self.stacks.start()
         self._last_window = t
-        events.append(f"attached to pid {pid}")
+        events.append(Event(kind="attach", text=f"attached to pid {pid}"))
 
     def _append(self, frame: Frame) -> None:
         self.session.append(frame)

@@ -9,7 +9,22 @@ times are seconds on the session clock (``time.monotonic() - t0``) unless the na
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
+
+# The parts of a ramp a step belongs to, and what the driver is doing in a second (a person can pause or hold).
+StepPhase = Literal["ramping", "searching", "confirming"]
+LoadPhase = Literal["ramping", "searching", "confirming", "holding", "paused", "done"]
+# Why a step was not sustained (the first test it failed; "" when it was).
+StepFailure = Literal["", "errors", "driver", "p99", "achieved", "no requests"]
+# What ended a ramp: a step's failure, a limit of the ramp itself, a person or the clock, or the driver failing.
+RampEndReason = Literal[
+    "", "errors", "driver", "p99", "achieved", "no requests",  # StepFailure: the target (or driver) hit a limit
+    "max-rps", "max-connections", "plateau",  # the ramp's own ceiling (open, closed model), or throughput flat
+    "stopped", "max-time",  # a person, or --max-time
+    "driver-exited", "driver-error", "bad-target",  # the driver could not go on
+]
 
 # Error classes counted by the load driver; analysis and the screen use these names.
 ERROR_CLASSES = ("http_4xx", "http_5xx", "timeout", "refused", "reset", "other")
@@ -23,7 +38,7 @@ class LoadSecond(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     t: float  # end of the interval, session clock seconds
     dt: float = 1.0  # interval length, seconds
-    phase: str = "ramping"  # ramping | searching | confirming | holding | paused | done
+    phase: LoadPhase = "ramping"
     step: int = 0  # index of the ramp step this interval belongs to
     target_rps: float = 0.0  # the rate the schedule asks for now
     offered_rps: float = 0.0  # requests whose intended send time fell in the interval, per second
@@ -51,7 +66,7 @@ class StepResult(msgspec.Struct, kw_only=True, omit_defaults=True):
     """One finished ramp step (or search probe, or confirmation hold)."""
 
     step: int
-    phase: str  # ramping | searching | confirming
+    phase: StepPhase
     t_start: float
     t_end: float
     offered_rps: float
@@ -64,7 +79,7 @@ class StepResult(msgspec.Struct, kw_only=True, omit_defaults=True):
     error_rate: float = 0.0  # errors / completed, 0..1
     errors: dict[str, int] = {}
     sustained: bool = True
-    reason: str = ""  # why not sustained: "achieved", "p99", "errors", "driver", "cap", ...
+    reason: StepFailure = ""  # why not sustained
     driver_cpu_pct: float = 0.0
     lag_p99_ms: float = 0.0
     late: int = 0
@@ -79,7 +94,7 @@ class RampOutcome(msgspec.Struct, kw_only=True, omit_defaults=True):
     error_rate: float | None = None
     confirmed: bool = False  # held for the confirmation window and sustained
     driver_limited: bool = False  # the driver, not the target, was the limit: the rate is a lower bound
-    reason: str = ""  # what ended the ramp: "p99", "errors", "achieved", "max-rps", "max-time", "stopped", ...
+    reason: RampEndReason = ""  # what ended the ramp
 
 
 class CpuSample(msgspec.Struct, kw_only=True, omit_defaults=True):

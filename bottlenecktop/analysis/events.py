@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bottlenecktop.analysis.findings import SATURATED, TARGET_EXIT, WARNING, Finding
+from bottlenecktop.analysis.knee import steps_of
 from bottlenecktop.session import Frame, Header
 
 
 def target_exit(header: Header, frames: Sequence[Frame]) -> Finding | None:
-    """The first sign that the target is gone: its sample says not alive, or an event says it exited."""
+    """The first sign that the target is gone: its sample says not alive, or the tick loop said it exited."""
     for frame in frames:
-        said = next((e for e in frame.events if "exit" in e and ("target" in e or "pid" in e)), "")
+        said = next((e.text for e in frame.events if e.kind == "target-exit"), "")
         dead = frame.target is not None and not frame.target.alive
         if said or dead:
             pid = frame.target.pid if frame.target is not None else header.target.pid
@@ -39,7 +40,7 @@ def oom_kills(frames: Sequence[Frame]) -> Finding | None:
 def driver_limited(header: Header, frames: Sequence[Frame]) -> Finding | None:
     """The driver's own judgement at the end of the ramp (or on steps) that it was the limit."""
     outcome = next((f.outcome for f in reversed(frames) if f.outcome is not None), None)
-    steps = [f.step for f in frames if f.step is not None and f.step.reason == "driver"]
+    steps = [s for s in steps_of(frames) if s.reason == "driver"]
     if not steps and (outcome is None or not outcome.driver_limited):
         return None
     evidence = []
