@@ -478,14 +478,17 @@ def _inflate(raw: bytes, lines: _Lines) -> bool:
                 return True  # the file ends inside a member's first bytes: a cut-off write
             status, end = "damaged", pos
         else:
+            before = lines.fed
             end, status = _inflate_member(raw, pos, lines.feed)
             if status == "ok":
                 pos = end
                 continue
-            if status == "truncated":
+            if status == "truncated" and lines.fed > before:
                 # A crash between records leaves a sync flush marker last; anything else is a cut record
                 # (its text may not have come out of the inflater at all yet).
                 return raw[-4:] != _SYNC_MARK
+            if status == "truncated":  # every write holds a whole record: a member that gives none is damaged
+                end = pos
         nxt = raw.find(_GZIP_MAGIC, max(end, pos + 1))
         lines.damaged_bytes(end, to_the_end=nxt < 0)
         if nxt < 0:
@@ -511,9 +514,10 @@ def read_recording(path: Path) -> Recording:
     try:
         raw = _file_bytes(path)
         lines = _Lines(_Records(path))
-        if raw[:2] == _GZIP_MAGIC[:2]:
+        plain = raw[:4096].lstrip()[:1] == b"{"
+        if raw[:2] == _GZIP_MAGIC[:2] or (not plain and raw.find(_GZIP_MAGIC) > 0):  # (a damaged first member)
             cut = _inflate(raw, lines)
-        elif raw[:4096].lstrip()[:1] == b"{":
+        elif plain:
             for at in range(0, len(raw), 1 << 20):
                 lines.feed(raw[at:at + (1 << 20)])
             cut = False
@@ -532,10 +536,12 @@ class _Lines:
         self.records = records
         self.partial = b""  # text after the last newline
         self.overlong = False  # inside a line longer than _MAX_LINE: dropped up to its newline
+        self.fed = 0  # bytes of text so far
 
     def feed(self, text: bytes) -> None:
         if not text:
             return
+        self.fed += len(text)
         nl = text.find(b"\n")
         if nl < 0:
             self._hold(text)
@@ -586,7 +592,6 @@ class _Records:
         self.checked = True  # every record must carry a matching checksum (False: an older file without them)
         self.header_note = ""
         self.pending: list[bytes] = []  # lines before an intact header, decoded once one is found
-        self.first_line = True
         self.sealed_seen = False  # a line with a checksum was seen: a recording of this version, damaged
         self.frames: list[Frame] = []
         self.hists: list[HistWindow] = []
@@ -605,7 +610,6 @@ class _Records:
     def line(self, line: bytes) -> None:
         if not line.strip():
             return
-        first, self.first_line = self.first_line, False
         if self.header is not None:
             self._record(line)
             return
@@ -617,9 +621,7 @@ class _Records:
                               f"read from its copy in record {_seq_of(body)}")
         elif not sealed and kind == "header" and b'"integrity"' not in line:
             self._take_header(line, checked=False, note="")  # written before records carried checksums
-        elif first and not sealed and kind is not None:
-            raise RecordingError(f"{self.path} is not a bottlenecktop recording (no header record)")
-        else:
+        else:  # damage, or not a recording: known at the end (a later member may hold a copy)
             self.pending.append(line)
             if len(self.pending) > _MAX_PENDING:
                 del self.pending[0]
@@ -707,10 +709,9 @@ class _Records:
 
     def finish(self, cut: bool) -> Recording:
         if self.header is None:
-            if self.sealed_seen:
-                raise RecordingError(f"{self.path}: the header and every copy of it are damaged; "
-                                     "nothing can be read")
-            raise RecordingError(f"{self.path} is not a bottlenecktop recording (no readable header)")
+            if self.sealed_seen or self.problems:
+                raise RecordingError(f"{self.path} is damaged: its header and every copy of it are unreadable")
+            raise RecordingError(f"{self.path} is not a bottlenecktop recording (no header record)")
         notes: list[str] = [self.header_note] if self.header_note else []
         if self.skipped:
             notes.append(f"{self.skipped} damaged record{'s' if self.skipped > 1 else ''} skipped, the first "
