@@ -45,6 +45,7 @@ _CRC_KEY = b',"crc32":"'
 _CRC_TAIL = len(_CRC_KEY) + 8 + 2  # ',"crc32":"' + 8 hex digits + '"}'
 _SEQ_KEY = b',"seq":'
 _MAX_LINE = 16 << 20  # bytes; a real record is a few KB: a longer "line" is damage, not a reason to fill memory
+_LATEST_START = 1e11  # unix seconds (year 5138): a later started_at is damage or a hostile file, not a run
 _MAX_PENDING = 4 * RECORDS_PER_MEMBER  # records held while looking for an intact header (its next copy)
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # JSON has no NaN: a string, read back
 
@@ -651,6 +652,8 @@ class _Records:
                 f"{self.path} was written by a newer bottlenecktop (recording schema {version}; this version reads "
                 f"schema {SCHEMA_VERSION} and older): upgrade bottlenecktop to read it"
             )
+        if not (0.0 <= header.started_at < _LATEST_START and 0.0 < header.interval < 86400.0):
+            raise RecordingError(f"{self.path}: the header's started_at or interval is not a plausible time")
         self.header, self.checked, self.header_note = header, checked, note
         pending, self.pending = self.pending, []
         for held in pending:

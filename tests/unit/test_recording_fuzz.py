@@ -69,6 +69,7 @@ _BAD_HEADERS = [
     _sealed(b'{"kind":"header","schema_version":"one","seq":0}'),
     _sealed(b'{"kind":"header","target":[1],"integrity":"crc32","seq":0}'),
     _sealed(b'{"kind":"header","started_at":1e300,"cpu_count":-5,"integrity":"crc32","seq":0}'),
+    _sealed(b'{"kind":"header","started_at":"NaN","interval":0,"integrity":"crc32","seq":0}'),
     b'{"kind":"header","schema_version":true}\n',
     _sealed(b'{"kind":"header","' + b"x" * 1000 + b'":' + b"[" * 100_000 + b"]" * 100_000 + b',"seq":0}'),
 ]
@@ -171,7 +172,7 @@ def test_the_cli_on_any_file_says_one_line_never_a_traceback(
 
 
 @pytest.mark.parametrize("command", ["replay", "report"])
-@pytest.mark.parametrize("kind", ["garbage", "gzip-garbage", "cut-header", "deep", "bad-header"])
+@pytest.mark.parametrize("kind", ["garbage", "gzip-garbage", "cut-header", "deep", "bad-header", "far-future"])
 def test_the_cli_process_on_a_damaged_file_exits_non_zero_with_one_line(
         tmp_path: Path, command: str, kind: str) -> None:
     content = {
@@ -180,6 +181,7 @@ def test_the_cli_process_on_a_damaged_file_exits_non_zero_with_one_line(
         "cut-header": _CLOSED[:40],
         "deep": gzip.compress(_deep(100_000) + b"\n"),
         "bad-header": gzip.compress(_BAD_HEADERS[1]),
+        "far-future": gzip.compress(_BAD_HEADERS[2]),
     }[kind]
     path = tmp_path / "bad.jsonl.gz"
     path.write_bytes(content)

@@ -227,7 +227,12 @@ def test_the_file_is_synced_on_a_schedule_off_the_tick_and_the_directory_at_crea
     assert w.syncer is not None
     calls: list[str] = []
     real_sync = w.syncer.sync
-    w.syncer.sync = lambda fd: (calls.append(threading.current_thread().name), real_sync(fd))[1]
+
+    def counted(fd: int) -> None:  # the real sync, with the thread it ran on noted
+        calls.append(threading.current_thread().name)
+        real_sync(fd)
+
+    w.syncer.sync = counted
     deadline = time.monotonic() + 5
     i = 0
     while len(calls) < 3 and time.monotonic() < deadline:  # bytes keep coming: a sync every 0.05 s
