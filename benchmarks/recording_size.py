@@ -5,16 +5,23 @@ Run: .venv/bin/python benchmarks/recording_size.py [--seconds 3600]
 The frames are shaped like a real ramp on this machine: 2 cores, three disks and three NICs, a target with
 16 threads, the driver and bottlenecktop itself as processes, a stack window every 5 s, the busiest processes
 every 5 ticks, and a LoadSecond with the interval's base64 HdrHistogram at a few hundred to a few thousand
-requests per second. Budget (DESIGN.md): under 5 MB, opens in under 1 s.
+requests per second. Budget (DESIGN.md): under 5 MB, opens in under 1 s. Also measured: the reader's peak
+memory (tracemalloc, and the peak RSS of a fresh process that only reads), and what the background sync costs
+the tick (append latency while a sync every 50 ms runs, against none, and the time of each fdatasync).
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
+from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
@@ -122,6 +129,31 @@ def realistic_frame(rng: random.Random, t: int) -> Frame:
     )
 
 
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec from this (large) parent.
+_RSS_CHILD = """
+import re, sys
+from pathlib import Path
+from bottlenecktop.recording import read_recording
+def hwm():
+    return re.search(r"VmHWM:\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1)
+before = hwm()
+read_recording(Path(sys.argv[1]))
+print(before, hwm())
+"""
+
+
+def _append_latencies(path: Path, frames: list[Frame], sync_interval_s: float | None) -> tuple[list[float], Any]:
+    """Per-append wall times, seconds, with the background sync at ``sync_interval_s`` (None: off)."""
+    writer = RecordingWriter(path, realistic_header(), sync_interval_s=sync_interval_s)
+    times = []
+    for frame in frames:
+        t0 = time.perf_counter()
+        writer.append(frame)
+        times.append(time.perf_counter() - t0)
+    writer.close()
+    return times, writer.syncer
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=3600, help="ticks to write (1 Hz)")
@@ -143,14 +175,38 @@ def main() -> None:
         t0 = time.perf_counter()
         rec = read_recording(path)
         open_s = time.perf_counter() - t0
-        assert len(rec.frames) == len(frames), (len(rec.frames), len(frames))
-    print(f"{'measure':<28}{'value':>14}{'budget':>14}")
-    print(f"{'ticks (1 Hz)':<28}{len(frames):>14}{'':>14}")
-    print(f"{'per-second histograms':<28}{'kept' if args.second_hists else 'merged':>14}{'':>14}")
-    print(f"{'file size, bytes':<28}{size:>14,}{SIZE_BUDGET:>14,}")
-    print(f"{'bytes per tick':<28}{size / len(frames):>14,.0f}{'':>14}")
-    print(f"{'write, ms per tick':<28}{write_s * 1000 / len(frames):>14.3f}{'':>14}")
-    print(f"{'open (read_recording), s':<28}{open_s:>14.3f}{OPEN_BUDGET:>14.1f}")
+        assert len(rec.frames) == len(frames) and rec.notice == "", (len(rec.frames), len(frames), rec.notice)
+        del rec
+        tracemalloc.start()
+        rec = read_recording(path)
+        retained, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        del rec
+        rss = subprocess.run([sys.executable, "-c", _RSS_CHILD, str(path)], capture_output=True, text=True,
+                             check=True).stdout.split()
+        no_sync, _ = _append_latencies(Path(tmp) / "nosync.btrec", frames, None)
+        with_sync, syncer = _append_latencies(Path(tmp) / "sync.btrec", frames, 0.05)
+    q = statistics.quantiles
+    print(f"{'measure':<36}{'value':>14}{'budget':>14}")
+    print(f"{'ticks (1 Hz)':<36}{len(frames):>14}{'':>14}")
+    print(f"{'per-second histograms':<36}{'kept' if args.second_hists else 'merged':>14}{'':>14}")
+    print(f"{'file size, bytes':<36}{size:>14,}{SIZE_BUDGET:>14,}")
+    print(f"{'bytes per tick':<36}{size / len(frames):>14,.0f}{'':>14}")
+    print(f"{'write, ms per tick':<36}{write_s * 1000 / len(frames):>14.3f}{'':>14}")
+    print(f"{'open (read_recording), s':<36}{open_s:>14.3f}{OPEN_BUDGET:>14.1f}")
+    print(f"{'read peak, MB (tracemalloc)':<36}{peak / 1e6:>14.1f}{'':>14}")
+    print(f"{'  of which the frames kept, MB':<36}{retained / 1e6:>14.1f}{'':>14}")
+    rss_mb = f"{int(rss[0]) / 1e3:.0f} -> {int(rss[1]) / 1e3:.0f}"
+    print(f"{'read VmHWM MB, before->after':<36}{rss_mb:>14}{'':>14}")
+    print(f"{'append p50/p99 ms, no sync':<36}"
+          f"{f'{q(no_sync, n=100)[49] * 1e3:.3f}/{q(no_sync, n=100)[98] * 1e3:.3f}':>14}{'':>14}")
+    print(f"{'append p50/p99 ms, sync every 50 ms':<36}"
+          f"{f'{q(with_sync, n=100)[49] * 1e3:.3f}/{q(with_sync, n=100)[98] * 1e3:.3f}':>14}{'':>14}")
+    if syncer is not None and syncer.syncs:
+        mean_ms = syncer.seconds / syncer.syncs * 1e3
+        print(f"{'fdatasync, mean/max ms (off tick)':<36}{f'{mean_ms:.2f}/{syncer.max_seconds * 1e3:.2f}':>14}{'':>14}")
+        print(f"{'  syncs in that run':<36}{syncer.syncs:>14}{'':>14}")
+        print(f"{'  per tick at 1 Hz, every 10 s, ms':<36}{mean_ms / 10:>14.3f}{'':>14}")
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ def frame_from_legacy(line: bytes) -> Frame:
     raw: Any = msgspec.json.decode(line)
     if isinstance(raw, dict) and isinstance(raw.get("events"), list):
         raw["events"] = [{"kind": "other", "text": e} if isinstance(e, str) else e for e in raw["events"]]
-    return msgspec.convert(raw, Frame)
+    return msgspec.convert(raw, Frame, strict=False)  # strict=False: "NaN" and "Infinity" read as floats
 
 
 Listener = Callable[[Frame], object]

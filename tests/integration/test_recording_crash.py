@@ -63,6 +63,9 @@ def test_kill_9_mid_run_keeps_every_complete_tick(tmp_path: Path) -> None:
     frames = ramp_frames(400.0, seed=3)
     expected_t = [frames[i % len(frames)].t for i in range(len(rec.frames))]
     assert [f.t for f in rec.frames] == expected_t
+    assert rec.problems in ([], [f"truncated after tick {len(rec.frames)} (t={rec.frames[-1].t:.1f} s): "
+                                 "an incomplete last record was skipped"]), rec.problems
+    assert rec.notice.endswith(f"the run ended without closing at {rec.frames[-1].t:.1f} s (tick {len(rec.frames)})")
 
 
 def _cut_points_of_last_record(path: Path) -> tuple[bytes, int]:
@@ -103,7 +106,8 @@ def test_truncation_at_every_byte_of_a_plain_json_lines_file(tmp_path: Path) -> 
         rec = read_recording(cut_path)
         complete = cut == len(body)
         assert len(rec.frames) == len(frames) - (0 if complete else 1)
-        assert (rec.notice == "") == (complete or cut == start), (cut, rec.notice)
+        assert (rec.problems == []) == (complete or cut == start), (cut, rec.notice)
+        assert "the run ended without closing" in rec.notice
 
 
 def test_a_damaged_record_in_the_middle_of_plain_lines_is_skipped_with_a_notice(tmp_path: Path) -> None:
@@ -114,7 +118,7 @@ def test_a_damaged_record_in_the_middle_of_plain_lines_is_skipped_with_a_notice(
     path = tmp_path / "d.jsonl"
     path.write_bytes(b"\n".join(lines))
     rec = read_recording(path)
-    assert "damaged record at byte" in rec.notice
+    assert rec.problems == ["1 damaged record skipped, the first after tick 4 (t=4.0 s)"], rec.problems
     assert [f.t for f in rec.frames] == [f.t for i, f in enumerate(frames) if i != 4]  # line 5 is frame 4
 
 
@@ -195,7 +199,8 @@ def test_a_real_file_size_limit_keeps_what_was_written(tmp_path: Path) -> None:
     assert path.stat().st_size <= 20000
     rec = read_recording(path)
     assert len(rec.frames) == int(written) > 0
-    assert rec.notice == ""  # the half-written record was cut off
+    assert rec.problems == []  # the half-written record was cut off
+    assert "the run ended without closing" in rec.notice  # the writer stopped before its end record
 
 
 class _FullDisk:
@@ -230,7 +235,7 @@ def test_a_full_disk_is_said_once_and_keeps_every_complete_tick(tmp_path: Path) 
     assert 0 < w.frames_written < len(frames)
     rec = read_recording(path)
     assert rec.frames == frames[: w.frames_written]
-    assert rec.notice == ""
+    assert rec.problems == [] and "the run ended without closing" in rec.notice
 
 
 def test_a_path_under_proc_is_unwritable_even_for_root() -> None:

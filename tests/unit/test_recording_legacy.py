@@ -33,7 +33,7 @@ def test_plain_string_events_read_as_kind_other(tmp_path: Path) -> None:
         {"kind": "frame", "t": 3.0, "target": {"pid": 7, "alive": False}, "events": ["target pid 7 exited at 3 s"]},
     ])
     rec = read_recording(path)
-    assert rec.notice == "" and [f.t for f in rec.frames] == [1.0, 2.0, 3.0]
+    assert rec.problems == [] and [f.t for f in rec.frames] == [1.0, 2.0, 3.0]
     assert rec.frames[0].events == [Event(kind="other", text="py-spy: permission denied")]
     assert rec.frames[2].events == [Event(kind="other", text="target pid 7 exited at 3 s")]
     # The exit is still found, from the sample that says the target is gone.

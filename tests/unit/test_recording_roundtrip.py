@@ -159,7 +159,7 @@ def test_bad_files_say_one_line(tmp_path: Path, content: bytes | None, words: st
 def test_unknown_record_kinds_from_a_later_minor_version_are_skipped(tmp_path: Path) -> None:
     lines = [{"kind": "header", "schema_version": 1, "host": "h", "future_field": 1},
              {"kind": "frame", "t": 1.0, "future": {"x": 1}}, {"kind": "annotation", "text": "hi"},
-             {"kind": "frame", "t": 2.0}]
+             {"kind": "frame", "t": 2.0}, {"kind": "end", "frames": 2}]
     path = tmp_path / "f.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     rec = read_recording(path)
