@@ -118,7 +118,7 @@ def _listen_port(url: str) -> int:
 
 
 def _header(config: RunConfig, url: str | None, pid: int | None, local: bool, t0_wall: float) -> Header:
-    from bottlenecktop.recording import redact_argv
+    from bottlenecktop.redact import redact_argv
 
     return Header(
         mode=cast("Mode", config.mode),  # a live mode: the others never build a live run

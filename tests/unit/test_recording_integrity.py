@@ -22,11 +22,11 @@ from bottlenecktop.recording import (
     Recording,
     RecordingError,
     RecordingWriter,
-    _round_floats,
     read_recording,
     seal,
     unseal,
 )
+from bottlenecktop.recording.format import _round_floats
 from bottlenecktop.session import Frame
 from tests.support.paths import ROOT
 from tests.support.recording_synth import header, ramp_frames, verdict_for
