@@ -11,9 +11,12 @@ window only. Targets, all on 127.0.0.1 and pinned to CPU 1 (the driver and wrk t
   from it at full speed (its capacity): connections grow to the cap and requests wait for one.
 
 The table gives, per case: the driver's responses per second, its CPU per response (us), the p99 of its
-schedule lag (how late requests left against their intended time, ms; the worst second), the share of
-requests that left late, the connections it held, and wrk's CPU per request against the same target at full
-speed (wrk -t1 -c64).
+schedule lag (how late the driver handed requests over against their intended time, ms; the worst second),
+the share it handed over late (over 50 ms: the driver's own fault), the share that waited over 50 ms for a
+connection (every connection up to the cap busy: the target's slowness), the connections it held, and wrk's CPU
+per request against the same target at full speed (wrk -t1 -c64). A last line gives the floor under all of it:
+what one sleep-and-wake of a bare ``time.sleep`` loop costs on this CPU at 100, 1,000 and 3,000 wakeups a
+second (an open-model driver at a low rate wakes about twice per request: once to send, once for the reply).
 
     .venv/bin/python benchmarks/driver_cpu_per_request.py [--seconds 5] [--rates 100,500,2000,10000,50000]
         [--profile DIR]   # also record each case with py-spy (raw folded stacks in DIR; CPU figures then skew)
@@ -66,7 +69,8 @@ class Row:
     cpu_us: float  # driver CPU per response, microseconds
     cpu_pct: float  # driver CPU, % of one core
     lag_p99_ms: float  # worst per-second p99 of the schedule lag
-    late_share: float  # requests that left late / offered
+    late_share: float  # requests the driver handed over late / offered
+    conn_late_share: float  # requests that waited over the late threshold for a connection / offered
     connections: int  # most connections open in a second
     wrk_us: float  # wrk's CPU per request against the same target at full speed
 
@@ -151,6 +155,7 @@ def run_case(target: str, url: str, rate: float, seconds: float, wrk_us: float, 
         cpu_pct=cpu / (t1 - t0) * 100.0,
         lag_p99_ms=max((s.lag_p99_ms for s in full), default=0.0),
         late_share=sum(s.late for s in full) / offered if offered else 0.0,
+        conn_late_share=sum(s.conn_late for s in full) / offered if offered else 0.0,
         connections=max((s.connections for s in full), default=0),
         wrk_us=wrk_us,
     )
@@ -160,6 +165,24 @@ def wrk_cpu_us(url: str, seconds: float) -> tuple[float, float]:
     """wrk -t1 -c64 at full speed: (req/s, CPU us per request)."""
     rps, cpu = bench_wrk(url, seconds, 64)
     return rps, cpu * 1e6
+
+
+WAKEUP_PROBE = """
+import os, sys, time
+period = 1.0 / float(sys.argv[1]); n = int(2.0 / period)
+t0 = os.times()
+for _ in range(n):
+    time.sleep(period)
+t1 = os.times()
+print((t1.user - t0.user + t1.system - t0.system) / n)
+"""
+
+
+def wakeup_floor_us(per_second: int) -> float:
+    """CPU (us) of one sleep-and-wake of a bare Python loop on CPU 0, ``per_second`` times a second."""
+    out = subprocess.run([*pin(0), sys.executable, "-c", WAKEUP_PROBE, str(per_second)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip()) * 1e6
 
 
 def main() -> None:
@@ -198,13 +221,16 @@ def main() -> None:
     )
     print(
         f"{'target':15} {'offered/s':>10} {'resp/s':>9} {'CPU us/req':>11} {'CPU %':>6} {'lag p99 ms':>11} "
-        f"{'late %':>7} {'conns':>6} {'wrk us/req':>11}"
+        f"{'late %':>7} {'conn-late %':>12} {'conns':>6} {'wrk us/req':>11}"
     )
     for r in rows:
         print(
             f"{r.target:15} {r.offered_rps:>10,.0f} {r.rps:>9,.0f} {r.cpu_us:>11.1f} {r.cpu_pct:>6.1f} "
-            f"{r.lag_p99_ms:>11.1f} {r.late_share * 100:>7.2f} {r.connections:>6} {r.wrk_us:>11.1f}"
+            f"{r.lag_p99_ms:>11.1f} {r.late_share * 100:>7.2f} {r.conn_late_share * 100:>12.2f} {r.connections:>6} "
+            f"{r.wrk_us:>11.1f}"
         )
+    floors = ", ".join(f"{wakeup_floor_us(hz):.0f} us at {hz:,}/s" for hz in (100, 1000, 3000))
+    print(f"# floor: one sleep-and-wake of a bare time.sleep loop costs {floors}")
     sys.stdout.flush()
 
 

@@ -26,6 +26,7 @@ _SUB_BITS = 11
 _HALF_BITS = _SUB_BITS - 1
 _HALF = 1 << _HALF_BITS
 _EXACT_BELOW = 1 << _SUB_BITS
+LAG_RESOLUTION_US = 100
 
 
 def new_histogram() -> HdrHistogram:
@@ -80,9 +81,17 @@ class Counts:
             return
         buckets = self.buckets
         get = buckets.get
-        lo, hi = min(values_us), max(values_us)
-        for value, count in Counter(values_us).items():
-            i = bucket_index(value)
+        lo = min(max(min(values_us), HIST_LOWEST_US), HIST_HIGHEST_US)
+        hi = min(max(max(values_us), HIST_LOWEST_US), HIST_HIGHEST_US)
+        # bucket_index inlined: this loop runs once per distinct value, thousands of times a tick at 50k req/s.
+        for i, count in Counter(values_us).items():
+            if i >= _EXACT_BELOW:
+                if i > HIST_HIGHEST_US:
+                    i = HIST_HIGHEST_US
+                shift = i.bit_length() - _SUB_BITS
+                i = ((shift + 1) << _HALF_BITS) + (i >> shift) - _HALF
+            elif i < HIST_LOWEST_US:
+                i = HIST_LOWEST_US
             buckets[i] = get(i, 0) + count
         self.min_us = lo if not self.total else min(self.min_us, lo)
         self.max_us = max(self.max_us, hi)
@@ -158,7 +167,8 @@ class Tally:
 
     Latencies are microseconds; ``lat`` counts from the intended send time, ``svc`` from the actual send, ``lag``
     is how late the schedule handed each request over, ``wait`` how long a request that found no free connection
-    waited for one.
+    waited for one. ``lag`` and ``wait`` are rounded down to LAG_RESOLUTION_US: at 50k req/s a pacer tick hands
+    over 50 requests with 50 distinct lags, and a tenth of a millisecond is all a judgement of lateness needs.
     """
 
     offered: int = 0  # requests whose intended send time has come

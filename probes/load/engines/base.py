@@ -10,12 +10,13 @@ import ssl
 import time
 from collections import deque
 
-from bottlenecktop.probes.load.stats import Tally
+from bottlenecktop.probes.load.stats import LAG_RESOLUTION_US, Tally
 from bottlenecktop.probes.load.target import Target
 
 # A request leaving more than this after its intended time was not sent on time (the driver fell behind;
 # shorter delays happen on a busy box when the scheduler runs someone else).
 LATE_S = 0.050
+_PER_LAG_UNIT = 1e6 / LAG_RESOLUTION_US  # seconds -> lag units
 # In the closed model, a failed request is retried after this pause so that a dead target is not hammered.
 CLOSED_ERROR_PAUSE_S = 0.010
 
@@ -91,7 +92,7 @@ class EngineBase:
         lag = now - intended
         if lag > LATE_S:
             tally.late += 1
-        tally.lag.append(int(lag * 1e6))
+        tally.lag.append(int(lag * _PER_LAG_UNIT) * LAG_RESOLUTION_US)
 
     def _count_wait(self, intended: float, now: float) -> None:
         """A request that waited for a connection leaves now: how long it waited, from its intended time."""
@@ -100,7 +101,7 @@ class EngineBase:
         wait = now - intended
         if wait > LATE_S:
             tally.waited_late += 1
-        tally.wait.append(int(wait * 1e6))
+        tally.wait.append(int(wait * _PER_LAG_UNIT) * LAG_RESOLUTION_US)
 
     def take_tally(self) -> Tally:
         """What happened since the last call; the hot path starts a new Tally."""

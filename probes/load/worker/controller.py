@@ -24,6 +24,12 @@ TICK_S = 0.1  # how often the controller looks at commands, timeouts and early f
 DRIVER_BUSY_LATE_SHARE = 0.05  # this share of a step's requests left late
 
 
+async def tick() -> None:
+    """Sleep to the next TICK_S mark of the clock: the controller's tasks wake together, one wakeup for all
+    (on this kind of box a wakeup from idle costs 10-60 us of CPU, more than the work each does)."""
+    await asyncio.sleep(TICK_S - time.monotonic() % TICK_S + 0.0005)
+
+
 def warmup_seconds(step_seconds: float) -> float:
     """The first part of each step is not judged: connections open, queues from the last step empty."""
     return min(1.0, 0.25 * step_seconds)
@@ -141,7 +147,7 @@ class Worker:
             cpu0: float | None = None
             held = False
             while True:
-                await asyncio.sleep(TICK_S)
+                await tick()
                 now = time.monotonic()
                 if self.stopping or self.parent_gone or self._over_time(now):
                     return None
@@ -175,7 +181,7 @@ class Worker:
                 self.engine.closed_n = 0
             else:
                 self.phase = "holding"
-            await asyncio.sleep(TICK_S)
+            await tick()
             if self.stopping or self.parent_gone or self._over_time(time.monotonic()):
                 return False
         self.phase = phase
@@ -316,7 +322,7 @@ class Worker:
     async def _housekeeping(self) -> None:
         parent = os.getppid()
         while True:
-            await asyncio.sleep(TICK_S)
+            await tick()
             now = time.monotonic()
             self._fold(now)
             self.engine.sweep(now)
