@@ -13,6 +13,7 @@ import time
 
 from bottlenecktop.probes.load.config import DriverConfig
 from bottlenecktop.probes.load.engines import make_engine
+from bottlenecktop.probes.load.stats import Window
 from bottlenecktop.probes.load.target import build_target
 
 
@@ -24,20 +25,18 @@ async def closed_loop(
     engine = make_engine(config, build_target(url))
     engine.set_concurrency(connections)
     await asyncio.sleep(0.5)  # connections open and warm up outside the measured window
+    engine.take_tally()
     start, cpu0 = time.monotonic(), time.process_time()
-    done0, errors0 = engine.iv.completed, engine.iv.error_count
-    engine.iv.lat.clear()
-    engine.iv.svc.clear()
+    second = Window(start)
     while time.monotonic() - start < seconds:
-        await asyncio.sleep(0.25)
-        # The lists would grow for the whole run; the driver empties them every second too.
-        engine.iv.lat.clear()
-        engine.iv.svc.clear()
-        engine.iv.lag.clear()
+        await asyncio.sleep(0.1)
+        # What the driver's controller does every tenth of a second: fold the hot path's lists into histograms.
+        second.merge(Window.of(engine.take_tally(), time.monotonic()))
+    second.merge(Window.of(engine.take_tally(), time.monotonic()))
     elapsed, cpu = time.monotonic() - start, time.process_time() - cpu0
     result = {
-        "requests": engine.iv.completed - done0,
-        "errors": engine.iv.error_count - errors0,
+        "requests": second.completed,
+        "errors": second.error_count,
         "seconds": elapsed,
         "cpu_seconds": cpu,
     }

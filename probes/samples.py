@@ -60,6 +60,12 @@ class LoadSecond(msgspec.Struct, kw_only=True, omit_defaults=True):
     lag_p99_ms: float = 0.0  # how late requests left against their intended time
     late: int = 0  # requests that could not be sent on time (lag over the late threshold)
     connections: int = 0  # open connections
+    max_connections: int = 0  # the driver's cap on open connections (0: not reported)
+    connects: int = 0  # connections opened in the interval
+    queued: int = 0  # requests waiting for a free connection at the end of the interval
+    waited: int = 0  # requests sent in the interval after waiting for a connection (latency still from intended)
+    conn_late: int = 0  # ... of them, waited over the late threshold: every connection up to the cap was busy
+    wait_p99_ms: float = 0.0  # how long those requests waited for a connection, from their intended time
 
 
 class StepResult(msgspec.Struct, kw_only=True, omit_defaults=True):

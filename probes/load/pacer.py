@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Protocol
+
+# The event loop's timers count whole milliseconds (libuv's, under uvloop): a shorter wait rounds to zero and the
+# loop would spin. So the pacer wakes at most once a millisecond and sends everything due by then; a request
+# meant for inside that millisecond leaves up to a millisecond late, and its lag and latency say so.
+TICK_MS = 1
 
 
 class Submits(Protocol):
@@ -12,38 +18,68 @@ class Submits(Protocol):
 
 
 class Pacer:
-    """The open-model schedule: request i of a rate segment is meant to leave at ``base + i / rate``."""
+    """The open-model schedule: request i of a rate segment is meant to leave at ``base + i / rate``.
+
+    One timer callback per wakeup (no task, no future): it hands over every request due by now, then re-arms for
+    the next intended time, never sooner than ``TICK_MS``. A rate change re-arms at once.
+    """
 
     def __init__(self, engine: Submits) -> None:
         self.engine = engine
         self.rate = 0.0
         self._base = time.monotonic()
         self._n = 0
-        self._stop = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._done: asyncio.Future[None] | None = None
+        self._stopped = False
 
     def set_rate(self, rate: float) -> None:
         """Start a new constant-rate segment now (requests per second; 0 pauses)."""
         self.rate = max(0.0, rate)
         self._base = time.monotonic()
         self._n = 0
+        if self._loop is not None and not self._stopped:
+            self._cancel()
+            if self.rate > 0.0:
+                self._timer = self._loop.call_soon(self._tick)
 
     def stop(self) -> None:
-        self._stop = True
+        self._stopped = True
+        self._cancel()
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
 
     async def run(self) -> None:
-        engine = self.engine
-        monotonic = time.monotonic
-        while not self._stop:
-            rate = self.rate
-            if rate <= 0.0:
-                await asyncio.sleep(0.02)
-                continue
-            now = monotonic()
-            due = int((now - self._base) * rate) + 1
-            base = self._base
-            while self._n < due:
-                engine.submit(base + self._n / rate, now)
-                self._n += 1
-            delay = base + self._n / rate - monotonic()
-            # Short sleeps keep a rate change prompt; sleep(0) still lets responses in between batches.
-            await asyncio.sleep(min(max(delay, 0.0), 0.02))
+        """Pace until ``stop()`` (or cancellation)."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._done = loop.create_future()
+        if self._stopped:
+            return
+        if self.rate > 0.0:
+            self._timer = loop.call_soon(self._tick)
+        try:
+            await self._done
+        finally:
+            self._cancel()
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _tick(self) -> None:
+        self._timer = None
+        rate = self.rate
+        if rate <= 0.0 or self._stopped or self._loop is None:
+            return
+        base, n, submit = self._base, self._n, self.engine.submit
+        now = time.monotonic()
+        due = int((now - base) * rate) + 1
+        while n < due:
+            submit(base + n / rate, now)
+            n += 1
+        self._n = n
+        wait_ms = max(TICK_MS, math.ceil((base + n / rate - time.monotonic()) * 1000.0))
+        self._timer = self._loop.call_later(wait_ms / 1000.0, self._tick)

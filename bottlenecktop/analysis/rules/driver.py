@@ -29,11 +29,18 @@ def driver_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
         return None
     late = load.late / max(load.sent, 1) if load is not None else 0.0
     lag = load.lag_p99_ms if load is not None else 0.0
-    if cpu >= CPU_SAT or (late >= LATE_SHARE and cpu >= CPU_WARN - 15):
+    # Judged by its work, not its CPU alone: a driver at 99 % of a core that sends on time is not the limit
+    # (``late`` counts only its own hand-over lag, not requests waiting for a connection at the cap). Without
+    # its own report, its CPU is all there is.
+    if load is None:
+        level = 2 if cpu >= CPU_SAT else 1 if cpu >= CPU_WARN else 0
+    elif late >= LATE_SHARE and cpu >= CPU_WARN - 15:
         level = 2
-    elif cpu >= CPU_WARN or late >= LATE_SHARE or lag >= LAG_WARN_MS:
+    elif late >= LATE_SHARE or lag >= LAG_WARN_MS or (cpu >= CPU_SAT and late > 0):
         level = 1
     else:
+        level = 0
+    if not level:
         return None
     pid = ctx.header.driver_pid or (frame.driver.pid if frame.driver is not None else None)
     return Hit(level, max(clamp((cpu - CPU_WARN) / (100 - CPU_WARN)), clamp(late * 5)),

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import errno
 import socket
 import ssl
 import time
 from collections import deque
 
-from bottlenecktop.probes.load.stats import Tally
+from bottlenecktop.probes.load.stats import LAG_RESOLUTION_US, Tally
 from bottlenecktop.probes.load.target import Target
 
 # A request leaving more than this after its intended time was not sent on time (the driver fell behind;
 # shorter delays happen on a busy box when the scheduler runs someone else).
 LATE_S = 0.050
+_PER_LAG_UNIT = 1e6 / LAG_RESOLUTION_US  # seconds -> lag units
 # In the closed model, a failed request is retried after this pause so that a dead target is not hammered.
 CLOSED_ERROR_PAUSE_S = 0.010
 
@@ -62,18 +64,15 @@ class EngineBase:
     connection, the closed model's refill, and one-line events for a person."""
 
     timeout: float
-    iv: Tally
-    st: Tally
-    queue: deque[float]  # intended send times waiting for a connection
+    tally: Tally  # since the controller last took it
+    queue: deque[float]  # intended send times waiting for a connection (oldest first)
     closed_n: int  # closed model: requests kept outstanding (0: open model)
     events: list[str]  # new one-line messages for a person, drained by the caller
     _seen: set[str]
 
     def _init_books(self, timeout: float) -> None:
-        now = time.monotonic()
         self.timeout = timeout
-        self.iv = Tally(now)
-        self.st = Tally(now)
+        self.tally = Tally()
         self.queue = deque()
         self.closed_n = 0
         self.events = []
@@ -88,16 +87,35 @@ class EngineBase:
 
     def _count_offer(self, intended: float, now: float) -> None:
         """Count one request of the schedule and how late it is handed over (the driver's own lag)."""
-        iv, st = self.iv, self.st
-        iv.offered += 1
-        st.offered += 1
+        tally = self.tally
+        tally.offered += 1
         lag = now - intended
         if lag > LATE_S:
-            iv.late += 1
-            st.late += 1
-        lag_us = int(lag * 1e6)
-        iv.lag.append(lag_us)
-        st.lag.append(lag_us)
+            tally.late += 1
+        tally.lag.append(int(lag * _PER_LAG_UNIT) * LAG_RESOLUTION_US)
+
+    def _count_wait(self, intended: float, now: float) -> None:
+        """A request that waited for a connection leaves now: how long it waited, from its intended time."""
+        tally = self.tally
+        tally.waited += 1
+        wait = now - intended
+        if wait > LATE_S:
+            tally.waited_late += 1
+        tally.wait.append(int(wait * _PER_LAG_UNIT) * LAG_RESOLUTION_US)
+
+    def take_tally(self) -> Tally:
+        """What happened since the last call; the hot path starts a new Tally."""
+        tally, self.tally = self.tally, Tally()
+        return tally
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a connection."""
+        return len(self.queue)
+
+    def _queued_over(self, now: float, limit_s: float) -> int:
+        """How many waiting requests are older than ``limit_s`` (the queue is in intended-time order)."""
+        return bisect.bisect_left(self.queue, now - limit_s)
 
     def set_concurrency(self, n: int) -> None:
         """Closed model: keep ``n`` requests outstanding, each sent as soon as the previous one ends."""
@@ -111,8 +129,7 @@ class EngineBase:
         queue = self.queue
         while queue and now - queue[0] > self.timeout:
             queue.popleft()
-            self.iv.fail("timeout")
-            self.st.fail("timeout")
+            self.tally.fail("timeout")
 
     def _queued_ages_us(self, now: float) -> list[int]:
         return [int((now - t) * 1e6) for t in self.queue]

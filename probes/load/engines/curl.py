@@ -1,7 +1,7 @@
 """The curl engine: libcurl's multi interface (pycurl) on the asyncio loop, for HTTP/2 (h2 over TLS, h2c with
 prior knowledge over cleartext) and for anything else the fast engine does not speak.
 
-It has the same surface as engines.fast.Engine (submit, set_concurrency, sweep, the ``iv``/``st`` tallies),
+It has the same surface as engines.fast.Engine (submit, set_concurrency, sweep, the hot path's ``tally``),
 so the worker, the ramp and the stats do not know which engine runs. libcurl tells us which sockets to watch and
 when to wake it (CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION); the loop watches them and calls
 ``socket_action``. One easy handle carries one request at a time; at most ``max_connections`` handles exist, so
@@ -104,7 +104,7 @@ def count_sockets() -> int:
 
 
 class CurlEngine(EngineBase):
-    """Sends requests with libcurl, counts what comes back into ``iv`` (this second) and ``st`` (the judged step)."""
+    """Sends requests with libcurl, counts what comes back into ``tally`` (taken by the controller)."""
 
     def __init__(
         self,
@@ -233,6 +233,11 @@ class CurlEngine(EngineBase):
         """Time out requests that waited for a free handle longer than the timeout (libcurl times out the rest)."""
         self._expire_queue(now)
 
+    def outstanding_over(self, now: float, limit_s: float) -> int:
+        """How many unfinished requests have waited longer than ``limit_s`` from their intended time."""
+        oldest = now - limit_s
+        return sum(1 for h in self._active if h.intended < oldest) + self._queued_over(now, limit_s)
+
     def outstanding_ages_us(self, now: float) -> list[int]:
         """How long each unfinished request has waited so far, from its intended time, in microseconds."""
         return [int((now - h.intended) * 1e6) for h in self._active] + self._queued_ages_us(now)
@@ -264,8 +269,7 @@ class CurlEngine(EngineBase):
         handle.intended = intended
         handle.sent_at = now
         self.busy += 1
-        self.iv.sent += 1
-        self.st.sent += 1
+        self.tally.sent += 1
         self._active.add(handle)
         self.multi.add_handle(handle)  # libcurl asks for a timer at 0 ms through _on_timer; the loop starts it
 
@@ -305,28 +309,26 @@ class CurlEngine(EngineBase):
         self._active.discard(handle)
         now = time.monotonic()
         self.busy -= 1
-        iv, st = self.iv, self.st
+        tally = self.tally
         if code == 0:
             status = handle.getinfo(pycurl.RESPONSE_CODE)
-            iv.bytes_in += int(handle.getinfo(pycurl.SIZE_DOWNLOAD)) + handle.getinfo(pycurl.HEADER_SIZE)
+            tally.bytes_in += int(handle.getinfo(pycurl.SIZE_DOWNLOAD)) + handle.getinfo(pycurl.HEADER_SIZE)
             if not self._checked_version:
                 self._check_version(handle)
             lat = int((now - handle.intended) * 1e6)
             svc = int((now - handle.sent_at) * 1e6)
-            for tally in (iv, st):
-                tally.completed += 1
-                tally.lat.append(lat)
-                tally.svc.append(svc)
-                if status < 400:
-                    tally.ok += 1
-                else:
-                    cls = status_class(status)
-                    tally.errors[cls] = tally.errors.get(cls, 0) + 1
+            tally.completed += 1
+            tally.lat.append(lat)
+            tally.svc.append(svc)
+            if status < 400:
+                tally.ok += 1
+            else:
+                cls = status_class(status)
+                tally.errors[cls] = tally.errors.get(cls, 0) + 1
         else:
             cls, line = classify_curl_error(code, message, handle.getinfo(pycurl.OS_ERRNO), self.target, self.timeout)
             self.note(line)
-            iv.fail(cls)
-            st.fail(cls)
+            tally.fail(cls)
         self._idle.append(handle)
         if self._closing:
             return
@@ -339,10 +341,11 @@ class CurlEngine(EngineBase):
     def _next(self, now: float) -> None:
         """Give the oldest waiting request a free handle, or a new one in the closed model."""
         if self.queue:
-            self._send(self._idle.pop(), self.queue.popleft(), now)
+            intended = self.queue.popleft()
+            self._count_wait(intended, now)
+            self._send(self._idle.pop(), intended, now)
         elif self.busy < self.closed_n:
-            self.iv.offered += 1
-            self.st.offered += 1
+            self.tally.offered += 1
             self._send(self._idle.pop(), now, now)
 
     def _refill(self) -> None:

@@ -40,7 +40,7 @@ class _Conn(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self.engine.iv.bytes_in += len(data)
+        self.engine.tally.bytes_in += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
@@ -75,7 +75,7 @@ class _HeadConn(_Conn):
 
 
 class Engine(EngineBase):
-    """Sends requests, counts what comes back into ``iv`` (this second) and ``st`` (the judged step window)."""
+    """Sends requests, counts what comes back into ``tally`` (taken by the controller every tenth of a second)."""
 
     def __init__(
         self,
@@ -126,6 +126,11 @@ class Engine(EngineBase):
                     conn.transport.abort()
         self._expire_queue(now)
 
+    def outstanding_over(self, now: float, limit_s: float) -> int:
+        """How many unfinished requests have waited longer than ``limit_s`` from their intended time."""
+        oldest = now - limit_s
+        return sum(1 for c in self.conns if c.busy and c.intended < oldest) + self._queued_over(now, limit_s)
+
     def outstanding_ages_us(self, now: float) -> list[int]:
         """How long each unfinished request has waited so far, from its intended time, in microseconds."""
         return [int((now - c.intended) * 1e6) for c in self.conns if c.busy] + self._queued_ages_us(now)
@@ -147,8 +152,7 @@ class Engine(EngineBase):
         conn.sent_at = now
         conn.busy = True
         self.busy += 1
-        self.iv.sent += 1
-        self.st.sent += 1
+        self.tally.sent += 1
         conn.transport.write(self.request)  # type: ignore[union-attr]
 
     def finished(self, conn: _Conn, status: int, keep_alive: bool) -> None:
@@ -159,15 +163,15 @@ class Engine(EngineBase):
         self.busy -= 1
         lat = int((now - conn.intended) * 1e6)
         svc = int((now - conn.sent_at) * 1e6)
-        for tally in (self.iv, self.st):
-            tally.completed += 1
-            tally.lat.append(lat)
-            tally.svc.append(svc)
-            if status < 400:
-                tally.ok += 1
-            else:
-                cls = status_class(status)
-                tally.errors[cls] = tally.errors.get(cls, 0) + 1
+        tally = self.tally
+        tally.completed += 1
+        tally.lat.append(lat)
+        tally.svc.append(svc)
+        if status < 400:
+            tally.ok += 1
+        else:
+            cls = status_class(status)
+            tally.errors[cls] = tally.errors.get(cls, 0) + 1
         if keep_alive:
             self._next(conn, now)
         else:
@@ -180,10 +184,11 @@ class Engine(EngineBase):
         """Give a free connection the oldest waiting request, or a new one in the closed model, or park it."""
         queue = self.queue
         if queue:
-            self._send(conn, queue.popleft(), now)
+            intended = queue.popleft()
+            self._count_wait(intended, now)
+            self._send(conn, intended, now)
         elif self.busy < self.closed_n:
-            self.iv.offered += 1
-            self.st.offered += 1
+            self.tally.offered += 1
             self._send(conn, now, now)
         else:
             self.idle.append(conn)
@@ -225,8 +230,7 @@ class Engine(EngineBase):
             self.note(message)
             if self.queue and not self._closing:
                 self.queue.popleft()
-                self.iv.fail(cls)
-                self.st.fail(cls)
+                self.tally.fail(cls)
             if self.closed_n:
                 loop.call_later(CLOSED_ERROR_PAUSE_S, self._refill, time.monotonic())
             else:
@@ -237,6 +241,7 @@ class Engine(EngineBase):
             conn.transport.abort()  # type: ignore[union-attr]
             return
         self.conns.add(conn)
+        self.tally.connects += 1
         self._next(conn, time.monotonic())
 
     def _forget(self, conn: _Conn) -> None:
@@ -248,8 +253,7 @@ class Engine(EngineBase):
         if conn.busy:
             conn.busy = False
             self.busy -= 1
-            self.iv.fail(error_class)
-            self.st.fail(error_class)
+            self.tally.fail(error_class)
 
     def broken(self, conn: _Conn, error_class: str, message: str) -> None:
         self.note(message)

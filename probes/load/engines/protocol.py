@@ -8,9 +8,9 @@ from bottlenecktop.probes.load.stats import Tally
 
 
 class LoadEngine(Protocol):
-    iv: Tally  # this second
-    st: Tally  # the judged window of the step
+    tally: Tally  # the hot path's counts since the controller last took them
     closed_n: int  # closed model: requests kept outstanding (0: open model)
+    max_connections: int  # the cap on open connections (requests beyond it wait for one)
 
     @property
     def busy(self) -> int: ...  # requests on the wire
@@ -19,13 +19,20 @@ class LoadEngine(Protocol):
     def in_flight(self) -> int: ...  # on the wire plus waiting for a connection
 
     @property
+    def queued(self) -> int: ...  # waiting for a connection
+
+    @property
     def connections(self) -> int: ...
 
     def submit(self, intended: float, now: float) -> None: ...
 
+    def take_tally(self) -> Tally: ...
+
     def set_concurrency(self, n: int) -> None: ...
 
     def sweep(self, now: float) -> None: ...
+
+    def outstanding_over(self, now: float, limit_s: float) -> int: ...
 
     def outstanding_ages_us(self, now: float) -> list[int]: ...
 
