@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from bottlenecktop.app.live import LiveRun, build_live_run
 from bottlenecktop.config import RunConfig
-from bottlenecktop.errors import BadInput, RunFailed
-from bottlenecktop.outputs import write_json
+from bottlenecktop.errors import BadInput, StdoutGone
+from bottlenecktop.outputs import write_json, write_text
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -49,15 +51,91 @@ def _run_screen(live: LiveRun) -> None:
     live.runner.wait(10.0)
 
 
+def _print(text: str) -> None:
+    """Write to stdout; a stdout that went away (a closed pipe) ends the program quietly (StdoutGone)."""
+    try:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise StdoutGone() from None
+
+
+class _Slo(msgspec.Struct):
+    p99_ms: float | None = None
+    error_rate: float | None = None
+
+
+class _Capacity(msgspec.Struct):
+    max_sustainable_rps: float | None = None
+    p99_ms_at_max: float | None = None
+    error_rate_at_max: float | None = None
+    slo: _Slo | None = None
+    ramp_end_reason: str | None = None
+
+
+class _Bottleneck(msgspec.Struct):
+    resource: str = "none"
+    scope: str | None = None
+    confidence: float = 0.0
+    evidence: list[str] = []
+
+
+class _Finding(msgspec.Struct):
+    resource: str
+    severity: str
+    evidence: list[str] = []
+
+
+class _Step(msgspec.Struct):
+    offered_rps: float | None = None
+    achieved_rps: float | None = None
+    p99_ms: float | None = None
+
+
+class _Knee(msgspec.Struct):
+    achieved_rps: float | None = None
+    p99_ms: float | None = None
+
+
+class _VerdictShape(msgspec.Struct):
+    """What readers of a recorded verdict (summary, report, compare, the screen) rely on; other fields pass."""
+
+    capacity: _Capacity | None = None
+    bottleneck: _Bottleneck | None = None
+    findings: list[_Finding] | None = None
+    steps: list[_Step] | None = None
+    knee: _Knee | None = None
+    recording: str | None = None
+
+
+def _verdict_shape_problem(verdict: Any) -> str | None:
+    """None when a recorded verdict has the shape its readers rely on, else one line saying where it differs."""
+    try:
+        msgspec.convert(verdict, _VerdictShape)
+    except (msgspec.ValidationError, RecursionError) as exc:
+        return str(exc).splitlines()[0][:200] if not isinstance(exc, RecursionError) else "nested too deeply"
+    return None
+
+
 def _load(path: Path) -> Any:
+    """Read a recording; a recorded verdict of the wrong shape is set aside (and computed from the frames)."""
     from bottlenecktop.recording import RecordingError, read_recording
 
     try:
         rec = read_recording(path)
     except RecordingError as exc:
         raise BadInput(str(exc)) from None
+    except RecursionError:
+        raise BadInput(f"{path}: a record is nested too deeply to read; not a recording bottlenecktop wrote") \
+            from None
     if rec.notice:
         print(f"bottlenecktop: {path}: {rec.notice}", file=sys.stderr)
+    if rec.verdict is not None:
+        problem = _verdict_shape_problem(rec.verdict)
+        if problem is not None:
+            print(f"bottlenecktop: {path}: the recorded verdict is damaged ({problem}): computed from the frames",
+                  file=sys.stderr)
+            rec.verdict = None
     return rec
 
 
@@ -78,9 +156,9 @@ def _replay(config: RunConfig) -> int:
     rec = _load(path)
     verdict = _verdict_of(rec, path)
     if config.json_path:
-        write_json(config.json_path, verdict)
+        write_json(config.json_path, verdict, inputs=config.files)
     if config.headless:
-        print(summary_text(verdict))
+        _print(summary_text(verdict))
         return EXIT_OK
     session = session_from_recording(rec)
     session.verdict = verdict
@@ -98,9 +176,9 @@ def _compare(config: RunConfig) -> int:
     a, b = (_load(p) for p in config.files)
     cmp = compare_sessions(a, b)
     if config.json_path:
-        write_json(config.json_path, cmp)
+        write_json(config.json_path, cmp, inputs=config.files)
     if config.headless:
-        print(compare_table(cmp))
+        _print(compare_table(cmp))
         return EXIT_OK
     _need_terminal()
     from bottlenecktop.tui.app import BottleneckApp
@@ -117,12 +195,9 @@ def _report(config: RunConfig) -> int:
     rec = _load(config.files[0])
     text = render_report(rec, config.report_format)
     if config.output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        _print(text)
         return EXIT_OK
-    try:
-        config.output.write_text(text)
-    except OSError as exc:
-        raise RunFailed(f"cannot write {config.output}: {exc.strerror or exc}") from None
+    write_text(config.output, text if text.endswith("\n") else text + "\n", inputs=config.files)
     print(f"bottlenecktop: report written to {config.output}", file=sys.stderr)
     return EXIT_OK
 
