@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from urllib.parse import parse_qsl, quote
+from urllib.parse import unquote_plus
 
 REDACTED = "<redacted>"
 
@@ -54,13 +54,16 @@ def describe_body(body: bytes | None) -> str | None:
 
 
 def _redact_query(query: str) -> str:
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if not pairs:
-        return REDACTED if query else ""
+    """Each ``key=value`` keeps its value only when the key is on the allow-list; a bare word (``?TOKEN``) that
+    is not on it goes whole."""
     out = []
-    for key, value in pairs:
-        kept = value if key.strip().lower() in SAFE_QUERY_KEYS else REDACTED
-        out.append(f"{quote(key, safe='')}={quote(kept, safe='<>')}" if value or kept == REDACTED else quote(key))
+    for part in query.split("&"):
+        key, eq, _value = part.partition("=")
+        safe = unquote_plus(key).strip().lower() in SAFE_QUERY_KEYS
+        if safe or not part:
+            out.append(part)
+        else:
+            out.append(f"{key}={REDACTED}" if eq else REDACTED)
     return "&".join(out)
 
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from bottlenecktop import __version__
 from bottlenecktop.config import RunConfig
 from bottlenecktop.errors import BadInput, RunFailed, StdoutGone
-from bottlenecktop.redact import redact_url
+from bottlenecktop.redact import redact_argv, redact_url
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 MAX_URL_CHARS = 8192  # what common servers accept on a request line; longer is a mistake or an attack
@@ -38,6 +38,13 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, **kwargs: object) -> None:
         # Abbreviations (--heade for --header) make the accepted spellings open-ended; spell options in full.
         super().__init__(allow_abbrev=False, **kwargs)  # type: ignore[arg-type]
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: None = None) -> argparse.Namespace:
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:  # argparse would echo them whole, and a mistyped option's value may be a secret
+            raise BadInput(f"unrecognized arguments: {_short(' '.join(redact_argv(extras)), 200)[1:-1]}")
+        return ns
 
     def error(self, message: str) -> NoReturn:
         raise BadInput(message)
@@ -60,9 +67,9 @@ def _bounded_float(high: float, low: float = 0.0, unit: str = "") -> Callable[[s
         if not value > 0 or value != value or value == float("inf"):
             raise argparse.ArgumentTypeError(f"expected a positive number, got {_short(text)}")
         if value < low:
-            raise argparse.ArgumentTypeError(f"expected at least {low:g}{unit}, got {_short(text)}")
+            raise argparse.ArgumentTypeError(f"expected at least {low:,.10g}{unit}, got {_short(text)}")
         if value > high:
-            raise argparse.ArgumentTypeError(f"expected at most {high:g}{unit}, got {_short(text)}")
+            raise argparse.ArgumentTypeError(f"expected at most {high:,.10g}{unit}, got {_short(text)}")
         return value
 
     return parse

@@ -159,10 +159,10 @@ def command_line(config: RunConfig, url: str | None) -> list[str]:
         if on:
             line.append(flag)
     numbers: tuple[tuple[str, float | None], ...] = (
-        ("--max-time", config.max_time), ("--slo-p99", config.slo_p99_ms), ("--max-error-rate", config.max_error_rate), ("--max-rps", config.max_rps),
-                          ("--goal-rps", config.goal_rps), ("--interval", config.interval),
-                          ("--timeout", config.timeout), ("--connections", config.concurrency),
-                          ("--start-rps", config.start_rps), ("--step-seconds", config.step_seconds))
+        ("--max-time", config.max_time), ("--slo-p99", config.slo_p99_ms), ("--max-error-rate", config.max_error_rate),
+        ("--max-rps", config.max_rps), ("--goal-rps", config.goal_rps), ("--interval", config.interval),
+        ("--timeout", config.timeout), ("--connections", config.concurrency), ("--start-rps", config.start_rps),
+        ("--step-seconds", config.step_seconds))
     for option, number in numbers:
         if number is not None:
             line += [option, f"{number:g}"]
