@@ -108,9 +108,15 @@ def _pid(text: str) -> int:
 
 
 def _connections(text: str) -> int:
+    import resource
+
     value = _positive_int(text)
     if value > MAX_CONNECTIONS:
         raise argparse.ArgumentTypeError(f"expected at most {MAX_CONNECTIONS} connections, got {value}")
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and value > hard - 64:  # the driver needs a few fds of its own
+        raise argparse.ArgumentTypeError(f"{value} connections cannot be open at once here: the open-file limit "
+                                         f"(ulimit -Hn) is {hard}")
     return value
 
 
@@ -240,7 +246,7 @@ def _file_arg(text: str) -> Path:
     except (OSError, ValueError):  # a name too long, a NUL byte
         regular = False
     if not regular:
-        raise argparse.ArgumentTypeError(f"no such file: {_short(text, 200)[1:-1]}")
+        raise argparse.ArgumentTypeError(f"no such file: {_short(redact_url(text) or '', 200)[1:-1]}")
     return path
 
 
