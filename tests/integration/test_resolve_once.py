@@ -30,7 +30,7 @@ class HostRecorder(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+    def do_GET(self) -> None:
         self.server.hosts.append(self.headers.get("Host", ""))  # type: ignore[attr-defined]
         self.send_response(200)
         self.send_header("Content-Length", "3")
