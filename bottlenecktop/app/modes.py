@@ -136,7 +136,19 @@ def _load(path: Path) -> Any:
             print(f"bottlenecktop: {path}: the recorded verdict is damaged ({problem}): computed from the frames",
                   file=sys.stderr)
             rec.verdict = None
+    _redact_recorded_urls(rec)
     return rec
+
+
+def _redact_recorded_urls(rec: Any) -> None:
+    """A recording made before redaction covered the verdict may hold a raw target URL: redact it on reading."""
+    from bottlenecktop.redact import redact_url
+
+    if rec.header.target.url:
+        rec.header.target.url = redact_url(rec.header.target.url)
+    target = rec.verdict.get("target") if isinstance(rec.verdict, dict) else None
+    if isinstance(target, dict) and isinstance(target.get("url"), str):
+        target["url"] = redact_url(target["url"])
 
 
 def _verdict_of(rec: Any, path: Path) -> dict[str, Any]:

@@ -94,3 +94,15 @@ def test_a_driver_that_died_mid_ramp_leaves_the_best_sustained_step_as_a_lower_b
     text = summary_text(verdict)
     assert "Magic number: 34 req/s" in text
     assert "cut short" in text and "lower bound" in text
+
+
+def test_an_old_recording_with_a_raw_url_is_redacted_on_reading(tmp_path: Path) -> None:
+    raw = "http://alice:PW-77@127.0.0.1:1/?access_token=TOK-77"
+    verdict = {"target": {"url": raw, "pid": None}, "capacity": {}, "bottleneck": {"resource": "none"}}
+    path = write_recording(tmp_path / "r.btrec", [Frame(t=1.0)], verdict)
+    for argv in (["replay", str(path), "--headless", "--json", str(tmp_path / "v.json")],
+                 ["report", str(path), "--format", "json"]):
+        code, out, err = run_main(*argv)
+        assert code == 0, err
+        assert "PW-77" not in out + err and "TOK-77" not in out + err
+    assert "TOK-77" not in (tmp_path / "v.json").read_text()
