@@ -7,3 +7,7 @@ class BadInput(Exception):
 
 class RunFailed(Exception):
     """The run could not be done (exit 1): the target never answered, the demo did not start."""
+
+
+class StdoutGone(Exception):
+    """Standard output went away (a closed pipe): the program ends quietly with exit status 1."""

@@ -113,8 +113,16 @@ def _fmt(v: Any, digits: int = 1) -> str:
     return str(v)
 
 
+def _when(ts: Any) -> str:
+    """A unix time as local date and time; "-" for a value no clock can show (a damaged 1e300, NaN)."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(ts or 0)))
+    except (OverflowError, OSError, ValueError, TypeError):
+        return "-"
+
+
 def _headline(d: dict[str, Any], v: Verdict | None) -> list[tuple[str, str]]:
-    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d["header"]["started_at"] or 0))
+    started = _when(d["header"]["started_at"])
     return [
         ("target", d["header"]["target"]["url"] or (f"pid {d['header']['target']['pid']}"
                                                      if d["header"]["target"]["pid"] else "-")),
@@ -136,9 +144,9 @@ _STEP_COLS = (("step", "step", 0), ("phase", "phase", 0), ("offered req/s", "off
 def _markdown(d: dict[str, Any], v: Verdict | None) -> str:
     lines = ["# bottlenecktop report", ""]
     if d["notice"]:
-        lines += [f"> Recording notice: {d['notice']}", ""]
+        lines += [f"> Recording notice: {_md(d['notice'])}", ""]
     if d["verdict_note"]:
-        lines += [f"> {d['verdict_note']}", ""]
+        lines += [f"> {_md(d['verdict_note'])}", ""]
     lines += ["| | |", "|---|---|"] + [f"| {k} | {_md(text)} |" for k, text in _headline(d, v)] + [""]
     evidence = v.bottleneck.evidence if v else []
     if evidence:
@@ -159,12 +167,14 @@ def _markdown(d: dict[str, Any], v: Verdict | None) -> str:
     lines += ["```", ""]
     if d["marks"]:
         lines += ["## Marks", ""] + [f"- t={m['t']:.0f} s: {_md(m['mark'])}" for m in d["marks"]] + [""]
-    lines.append(f"Recording: `{d['recording']}`" if d["recording"] else "")
+    lines.append(f"Recording: {_md(d['recording'])}" if d["recording"] else "")
     return "\n".join(lines).rstrip() + "\n"
 
 
 def _md(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text from a recording as inert markdown: HTML escaped (a renderer would run it), table bars and
+    backticks escaped, one line."""
+    return html.escape(str(text)).replace("|", "\\|").replace("`", "\\`").replace("\r", " ").replace("\n", " ")
 
 
 _CSS = """body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}

@@ -6,6 +6,7 @@ after each tick finishes (a slow tick skips ahead instead of piling up ticks).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
@@ -102,6 +103,7 @@ class Runner:
         self._target_gone = False
         self._thread_names: dict[int, str] = {}  # tid -> Python thread name, learnt from stack windows
         self.on_finish: Callable[[], object] | None = None  # runs on the loop's thread once everything stopped
+        self.failure: str | None = None  # one line, when an exception ended the loop (the run then exits 1)
 
     # -- Controller -------------------------------------------------------------------------------------------
     def command(self, name: str, value: float | str | None = None) -> None:
@@ -140,27 +142,50 @@ class Runner:
         return time.monotonic() - self.t0
 
     def run(self) -> None:
-        """The loop itself; returns when the ramp is done, on stop, or at max_time."""
+        """The loop itself; returns when the ramp is done, on stop, or at max_time.
+
+        An exception (a probe's bug, a listener writing to a closed pipe) ends the loop like a stop does: the
+        driver and the probes are still stopped and the verdict still computed; ``failure`` says what went wrong.
+        """
         try:
-            if self.stacks is not None:
-                self.stacks.start()
-            deadline = time.monotonic() + self.interval
-            while True:
-                if self._stop.wait(max(0.0, deadline - time.monotonic())):
-                    break
-                frame = self._tick()
-                self._append(frame)
-                if self._should_end(frame):
-                    break
-                deadline += self.interval
-                now = time.monotonic()
-                if deadline < now:  # a tick ran long: skip ahead rather than pile up
-                    deadline = now + self.interval
-            self._finish()
-            if self.on_finish is not None:
-                self.on_finish()
+            try:
+                self._loop()
+            except Exception as exc:
+                self._fail("the tick loop", exc)
+            for step in (self._finish, self.on_finish):
+                if step is None:
+                    continue
+                try:
+                    step()
+                except Exception as exc:
+                    self._fail("stopping the run", exc)
         finally:
+            if self.stacks is not None and self.failure is not None:
+                with contextlib.suppress(Exception):  # _finish failed part-way: py-spy must not outlive us
+                    self.stacks.stop()
             self._finished.set()
+
+    def _fail(self, where: str, exc: Exception) -> None:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        self.failure = self.failure or f"{where} failed: {type(exc).__name__}: {first}"
+        self.stop_reason = self.stop_reason or "failed"
+        self._stop.set()
+
+    def _loop(self) -> None:
+        if self.stacks is not None:
+            self.stacks.start()
+        deadline = time.monotonic() + self.interval
+        while True:
+            if self._stop.wait(max(0.0, deadline - time.monotonic())):
+                break
+            frame = self._tick()
+            self._append(frame)
+            if self._should_end(frame):
+                break
+            deadline += self.interval
+            now = time.monotonic()
+            if deadline < now:  # a tick ran long: skip ahead rather than pile up
+                deadline = now + self.interval
 
     # -- one tick ---------------------------------------------------------------------------------------------
     def _tick(self) -> Frame:

@@ -50,14 +50,19 @@ def _capacity(verdict: Verdict) -> list[str]:
     cap = verdict.capacity
     within = f"within the SLO (p99 <= {_ms(cap.slo.p99_ms)}, errors <= {_pct(cap.slo.error_rate)})"
     rps = cap.max_sustainable_rps
+    cut = cap.ramp_end_reason == "driver-exited"
+    cut_line = "  The run was cut short: the load driver exited before the ramp ended."
     if rps is None:
         if not verdict.steps:
-            return ["Magic number: none measured (no load was driven)."]
-        return [f"Magic number: none; no step was sustained {within}."]
+            return ["Magic number: none measured (no load was driven)."] + ([cut_line] if cut else [])
+        return [f"Magic number: none; no step was sustained {within}."] + ([cut_line] if cut else [])
     how = "confirmed" if cap.confirmed else "not confirmed by a hold"
     out = [f"Magic number: {_rate(rps)} req/s {within}, {how}; p99 {_ms(cap.p99_ms_at_max)}, "
            f"errors {_pct(cap.error_rate_at_max)} there."]
-    if cap.driver_limited:
+    if cut:
+        out.append("  This is a lower bound: the run was cut short (the load driver exited); it is the best step "
+                   "sustained before that.")
+    elif cap.driver_limited:
         out.append("  This is a lower bound: the load driver, not the target, was the limit.")
     elif cap.lower_bound:
         out.append(f"  This is a lower bound: the ramp ended ({cap.ramp_end_reason}) before the target "

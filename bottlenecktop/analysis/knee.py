@@ -58,6 +58,11 @@ def magic_number(frames: Sequence[Frame], slo: Slo) -> Magic:
     good = [s for s in steps if within_slo(s, slo)]
     best = max(good, key=lambda s: s.achieved_rps, default=None)
     outcome = next((f.outcome for f in reversed(frames) if f.outcome is not None), None)
+    if outcome is not None and outcome.reason == "driver-exited" and outcome.max_sustainable_rps is None:
+        # The driver died mid-ramp: the steps it finished were measured, so the best of them is a lower bound.
+        if best is None:
+            return Magic(None, None, None, False, False, False, outcome.reason, None)
+        return Magic(best.achieved_rps, best.p99_ms, best.error_rate, False, False, True, outcome.reason, best)
     if outcome is not None:
         rps = outcome.max_sustainable_rps
         step = min(good, key=lambda s: abs(s.achieved_rps - rps), default=None) if rps is not None else None

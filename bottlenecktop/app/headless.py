@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from bottlenecktop.errors import StdoutGone
 from bottlenecktop.session import Frame
 
 if TYPE_CHECKING:
@@ -38,7 +39,9 @@ def run_headless(live: LiveRun) -> None:
     session.subscribe(on_frame)
     for notice in live.notices:
         print(f"bottlenecktop: {notice}", file=sys.stderr)
-    what = live.config.url or (f"pid {live.config.pid}" if live.config.pid else "this node")
+    from bottlenecktop.redact import redact_url
+
+    what = redact_url(live.config.url) or (f"pid {live.config.pid}" if live.config.pid else "this node")
     if live.demo is not None:
         what = f"the {live.demo.kind} demo at {live.demo.url} ({live.demo.description})"
     print(f"bottlenecktop: {'ramping' if live.runner.driver else 'observing'} {what}", file=sys.stderr, flush=True)
@@ -47,4 +50,7 @@ def run_headless(live: LiveRun) -> None:
         pass
     from bottlenecktop.summary import summary_text
 
-    print(summary_text(live.finalize()), flush=True)
+    try:
+        print(summary_text(live.finalize()), flush=True)
+    except BrokenPipeError:
+        raise StdoutGone() from None

@@ -6,6 +6,7 @@ to the recording and to ``--json``, and says where the recording is. Signals sto
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import signal
@@ -22,9 +23,20 @@ import psutil
 from bottlenecktop import __version__
 from bottlenecktop.config import RunConfig
 from bottlenecktop.errors import BadInput, RunFailed
+from bottlenecktop.redact import describe_body, redact_headers, redact_url
 from bottlenecktop.runner import Runner
 from bottlenecktop.session import Header, Session, Slo, Target
 from bottlenecktop.verdict_types import Mode, Verdict
+
+# The stop reason a signal gives a run, and the exit status it ends with (128 + the signal's number).
+SIGNAL_REASONS: dict[int, str] = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hangup"}
+SIGNAL_EXITS = {"interrupted": 130, "terminated": 143, "hangup": 129}
+
+
+def _say(line: str) -> None:
+    """One line on stderr; a stderr that went away is not a reason to leave the close half done."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"bottlenecktop: {line}", file=sys.stderr, flush=True)
 
 
 class LiveRun:
@@ -50,7 +62,7 @@ class LiveRun:
 
     def install_signal_handlers(self) -> None:
         def handle(signum: int, _frame: Any) -> None:
-            self.runner.stop("interrupted" if signum == signal.SIGINT else "terminated")
+            self.runner.stop(SIGNAL_REASONS.get(signum, "terminated"))
             for hook in self._signal_hooks:
                 hook()
 
@@ -89,19 +101,30 @@ class LiveRun:
             if self.config.json_path is not None and self.verdict is not None:
                 from bottlenecktop.outputs import write_json
 
-                write_json(self.config.json_path, self.verdict.to_json_dict())
+                inputs = [self.writer.path] if self.writer is not None else []
+                write_json(self.config.json_path, self.verdict.to_json_dict(), inputs=inputs)
         finally:
             if self.demo is not None:
                 self.demo.stop()
+            if self.runner.failure is not None:
+                _say(f"the run stopped: {self.runner.failure}")
             if self.writer is not None:
                 self.writer.close()
                 if self.writer.error:
-                    print(f"bottlenecktop: recording stopped: {self.writer.error}", file=sys.stderr)
+                    _say(f"recording stopped: {self.writer.error}")
                 else:
-                    print(f"bottlenecktop: recorded to {self.writer.path}", file=sys.stderr)
+                    _say(f"recorded to {self.writer.path}")
 
     def exit_status(self) -> int:
-        """1 when the run failed or --goal-rps was not reached within the SLO, else 0."""
+        """130 / 143 / 129 when SIGINT / SIGTERM / SIGHUP ended the run (after the clean close); 1 when the run
+        failed (the tick loop failed, the load driver died) or --goal-rps was not reached within the SLO; else 0."""
+        reason = self.runner.stop_reason
+        if reason in SIGNAL_EXITS:
+            return SIGNAL_EXITS[reason]
+        if self.runner.failure is not None:
+            return 1
+        if self.runner.outcome is not None and self.runner.outcome.reason == "driver-exited":
+            return 1
         if self.config.mode in ("ramp", "demo"):
             best = self.verdict.capacity.max_sustainable_rps if self.verdict is not None else None
             if self.config.goal_rps is not None and (best is None or best < self.config.goal_rps):
@@ -117,9 +140,42 @@ def _listen_port(url: str) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def _header(config: RunConfig, url: str | None, pid: int | None, local: bool, t0_wall: float) -> Header:
-    from bottlenecktop.redact import redact_argv
+def command_line(config: RunConfig, url: str | None) -> list[str]:
+    """The run's command line as a recording keeps it: rebuilt from the parsed options, so no spelling argparse
+    accepts (``-kH``, ``--header=``, a form body) carries a secret through. The URL and headers are redacted,
+    the body is its size and sha256."""
+    line = ["bottlenecktop"]
+    if config.mode == "demo":
+        line += ["demo", "--bottleneck", config.demo_kind]
+        line += [a for k, v in sorted(config.demo_options.items()) for a in ("--set", f"{k}={v}")]
+    elif url is not None:
+        line.append(redact_url(url) or "")
+    if config.pid is not None:
+        line += ["--pid", str(config.pid)]
+    for flag, on in (("--headless", config.headless), ("--no-record", not config.record),
+                     ("--closed-model", config.closed_model), ("--http2", config.http2),
+                     ("--insecure", config.insecure), ("--yes", config.yes)):
+        if on:
+            line.append(flag)
+    numbers: tuple[tuple[str, float | None], ...] = (
+        ("--max-time", config.max_time), ("--slo-p99", config.slo_p99_ms), ("--max-error-rate", config.max_error_rate),
+        ("--max-rps", config.max_rps), ("--goal-rps", config.goal_rps), ("--interval", config.interval),
+        ("--timeout", config.timeout), ("--connections", config.concurrency), ("--start-rps", config.start_rps),
+        ("--step-seconds", config.step_seconds))
+    for option, number in numbers:
+        if number is not None:
+            line += [option, f"{number:g}"]
+    if config.url is not None or config.mode == "demo":
+        line += ["--method", config.method]
+    for name, value in redact_headers(config.headers):
+        line += ["--header", f"{name}: {value}"]
+    body = describe_body(config.body)
+    if body is not None:
+        line += ["--body", body]
+    return line
 
+
+def _header(config: RunConfig, url: str | None, pid: int | None, local: bool, t0_wall: float) -> Header:
     return Header(
         mode=cast("Mode", config.mode),  # a live mode: the others never build a live run
         started_at=t0_wall,
@@ -129,8 +185,8 @@ def _header(config: RunConfig, url: str | None, pid: int | None, local: bool, t0
         kernel=platform.release(),
         version=__version__,
         python=platform.python_version(),
-        command_line=["bottlenecktop", *redact_argv(list(config.argv))],
-        target=Target(url=url, pid=pid, local=local),
+        command_line=command_line(config, url),
+        target=Target(url=redact_url(url), pid=pid, local=local),  # the verdict's target.url comes from here
         slo=Slo(p99_ms=config.slo_p99_ms, error_rate=config.max_error_rate),
         interval=config.interval,
         self_pid=os.getpid(),
@@ -149,7 +205,7 @@ def _consent(url: str, config: RunConfig) -> None:
         raise BadInput("not ramping a remote target without consent")
 
 
-def _driver_config(config: RunConfig, url: str, t0: float) -> Any:
+def _driver_config(config: RunConfig, url: str, t0: float, address: str | None = None) -> Any:
     from bottlenecktop.probes.load.config import DriverConfig
 
     extra: dict[str, Any] = {}
@@ -168,7 +224,7 @@ def _driver_config(config: RunConfig, url: str, t0: float) -> Any:
                         timeout=config.timeout, slo_p99_ms=config.slo_p99_ms, max_error_rate=config.max_error_rate,
                         max_rps=config.max_rps, closed_model=config.closed_model, t0=t0,
                         start_rps=config.start_rps, step_seconds=config.step_seconds, http2=config.http2,
-                        insecure=config.insecure, **extra)
+                        insecure=config.insecure, connect_host=address, **extra)
 
 
 def build_live_run(config: RunConfig) -> LiveRun:
@@ -193,16 +249,24 @@ def build_live_run(config: RunConfig) -> LiveRun:
                 raise RunFailed(f"the demo server did not start: {exc}") from None
             started.append(demo)
             url, pid = demo.url, demo.pid
+        driver_config = None
         if url is not None:
-            from bottlenecktop.probes.load.preflight import is_local_url, preflight
+            from bottlenecktop.probes.load.preflight import preflight, resolve
+            from bottlenecktop.probes.load.target import BadTarget
 
-            local = is_local_url(url)
+            try:
+                resolved = resolve(url)  # the one lookup: "local" and every connection use its answer
+            except BadTarget as exc:
+                raise BadInput(f"{redact_url(url)}: {exc}") from None
+            local = resolved.local
+            driver_config = _driver_config(config, url, t0, resolved.address)
+            _check_driver_config(driver_config)  # every option checked before a request is sent
             if not local:
                 _consent(url, config)
             problem = preflight(url, timeout=min(config.timeout, 5.0), insecure=config.insecure,
-                                method=config.method, http2=config.http2)
+                                method=config.method, http2=config.http2, address=resolved.address)
             if problem:
-                raise RunFailed(f"{url}: {problem}")
+                raise RunFailed(f"{redact_url(url)}: {problem}")
             if pid is None and local:
                 from bottlenecktop.probes.discover import find_listener
 
@@ -222,10 +286,13 @@ def build_live_run(config: RunConfig) -> LiveRun:
                 raise BadInput(str(exc)) from None
             stacks = StackProbe(pid, t0=t0)
         driver = driver_proc = None
-        if url is not None:
+        if url is not None and driver_config is not None:
             from bottlenecktop.probes.load.driver import LoadDriver
 
-            driver = LoadDriver(_driver_config(config, url, t0))
+            try:
+                driver = LoadDriver(driver_config)
+            except ValueError as exc:
+                raise BadInput(str(exc)) from None
             driver_pid = driver.start()
             started.append(driver)
             header.driver_pid = driver_pid
@@ -256,6 +323,21 @@ def build_live_run(config: RunConfig) -> LiveRun:
     return live
 
 
+def _check_driver_config(driver_config: Any) -> None:
+    """The driver's own checks of its options and of the request it will build, as BadInput (exit 2)."""
+    from bottlenecktop.probes.load.target import BadTarget, build_target
+
+    problem = driver_config.problem()
+    if problem is None:
+        try:
+            build_target(driver_config.url, driver_config.method, driver_config.headers, driver_config.body,
+                         driver_config.connect_host)
+        except BadTarget as exc:
+            problem = str(exc)
+    if problem is not None:
+        raise BadInput(problem)
+
+
 def _open_writer(config: RunConfig, header: Header, notices: list[str]) -> Any:
     if not config.record:
         return None
@@ -265,7 +347,7 @@ def _open_writer(config: RunConfig, header: Header, notices: list[str]) -> Any:
     writer = RecordingWriter(path, header)
     if writer.error:
         notices.append(f"not recording: {writer.error}")
-        print(f"bottlenecktop: not recording: {writer.error}", file=sys.stderr)
+        _say(f"not recording: {writer.error}")
         return None
-    print(f"bottlenecktop: recording to {path}", file=sys.stderr)
+    _say(f"recording to {path}")
     return writer

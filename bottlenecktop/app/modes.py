@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from bottlenecktop.app.live import LiveRun, build_live_run
 from bottlenecktop.config import RunConfig
-from bottlenecktop.errors import BadInput, RunFailed
-from bottlenecktop.outputs import write_json
+from bottlenecktop.errors import BadInput, StdoutGone
+from bottlenecktop.outputs import write_json, write_text
 
 if TYPE_CHECKING:
     from bottlenecktop.recording import Recording
@@ -53,16 +53,40 @@ def _run_screen(live: LiveRun) -> None:
     live.runner.wait(10.0)
 
 
+def _print(text: str) -> None:
+    """Write to stdout; a stdout that went away (a closed pipe) ends the program quietly (StdoutGone)."""
+    try:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise StdoutGone() from None
+
+
 def _load(path: Path) -> Recording:
+    """Read a recording; a recorded verdict of the wrong shape reads as none (and is built from the frames)."""
     from bottlenecktop.recording import RecordingError, read_recording
 
     try:
         rec = read_recording(path)
     except RecordingError as exc:
         raise BadInput(str(exc)) from None
+    except RecursionError:
+        raise BadInput(f"{path}: a record is nested too deeply to read; not a recording bottlenecktop wrote") \
+            from None
     if rec.notice:
         print(f"bottlenecktop: {path}: {rec.notice}", file=sys.stderr)
+    _redact_recorded_urls(rec)
     return rec
+
+
+def _redact_recorded_urls(rec: Recording) -> None:
+    """A recording made before redaction covered the verdict may hold a raw target URL: redact it on reading."""
+    from bottlenecktop.redact import redact_url
+
+    if rec.header.target.url:
+        rec.header.target.url = redact_url(rec.header.target.url)
+    if rec.verdict is not None and rec.verdict.target.url:
+        rec.verdict.target.url = redact_url(rec.verdict.target.url)
 
 
 def _verdict_of(rec: Recording, path: Path) -> Verdict:
@@ -80,9 +104,9 @@ def _replay(config: RunConfig) -> int:
     rec = _load(path)
     verdict = _verdict_of(rec, path)
     if config.json_path:
-        write_json(config.json_path, verdict.to_json_dict())
+        write_json(config.json_path, verdict.to_json_dict(), inputs=config.files)
     if config.headless:
-        print(summary_text(verdict))
+        _print(summary_text(verdict))
         return EXIT_OK
     session = session_from_recording(rec)
     session.verdict = verdict
@@ -100,9 +124,9 @@ def _compare(config: RunConfig) -> int:
     a, b = (_load(p) for p in config.files)
     cmp = compare_sessions(a, b)
     if config.json_path:
-        write_json(config.json_path, cmp)
+        write_json(config.json_path, cmp, inputs=config.files)
     if config.headless:
-        print(compare_table(cmp))
+        _print(compare_table(cmp))
         return EXIT_OK
     _need_terminal()
     from bottlenecktop.tui.app import BottleneckApp
@@ -119,12 +143,9 @@ def _report(config: RunConfig) -> int:
     rec = _load(config.files[0])
     text = render_report(rec, config.report_format)
     if config.output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        _print(text)
         return EXIT_OK
-    try:
-        config.output.write_text(text)
-    except OSError as exc:
-        raise RunFailed(f"cannot write {config.output}: {exc.strerror or exc}") from None
+    write_text(config.output, text if text.endswith("\n") else text + "\n", inputs=config.files)
     print(f"bottlenecktop: report written to {config.output}", file=sys.stderr)
     return EXIT_OK
 

@@ -292,7 +292,11 @@ class _Records:
             elif kind == "hist":
                 self.hists.append(self.hist_dec.decode(line))
             elif kind == "verdict":
-                self.verdict = verdict_from_json(self.verdict_dec.decode(line).verdict)
+                raw = self.verdict_dec.decode(line).verdict
+                self.verdict = verdict_from_json(raw)
+                if self.verdict is None and raw is not None:  # intact bytes, a shape no reader can rely on
+                    self.problem("the recorded verdict is damaged (a shape this version cannot read): "
+                                 "computed from the frames")
             elif kind == "end":
                 self.closed = True
             elif kind is None:

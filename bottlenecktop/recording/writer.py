@@ -188,7 +188,7 @@ class RecordingWriter:
             return
         try:
             # O_EXCL: never truncate a file that may hold an earlier recording.
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         except FileExistsError:
             self._fail(f"{self.path} already exists; not overwriting it")
             return

@@ -30,6 +30,7 @@ class DriverConfig:
     engine: str = "auto"  # auto | fast (asyncio Protocol on uvloop) | curl (pycurl, for HTTP/2)
     http2: bool = False
     insecure: bool = False  # skip TLS certificate checks
+    connect_host: str | None = None  # the address the URL's host was resolved to once, before the run
 
     def problem(self) -> str | None:
         """One line saying what is wrong with these options, or None."""

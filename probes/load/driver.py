@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from bottlenecktop.probes.load import wire as load_wire
 from bottlenecktop.probes.load.config import ENGINES, DriverConfig
 from bottlenecktop.probes.load.engines import curl_available, engine_name
 from bottlenecktop.probes.load.target import BadTarget, build_target
+from bottlenecktop.probes.parent_death import die_with_parent
 from bottlenecktop.probes.samples import LoadSecond, RampOutcome, StepResult
 
 __all__ = ["ENGINES", "DriverConfig", "LoadDriver"]
@@ -36,7 +38,7 @@ class LoadDriver:
         problem = config.problem()
         if problem is None:
             try:
-                build_target(config.url, config.method, config.headers, config.body)
+                build_target(config.url, config.method, config.headers, config.body, config.connect_host)
             except BadTarget as exc:
                 problem = str(exc)
             else:
@@ -70,6 +72,7 @@ class LoadDriver:
             stderr=subprocess.DEVNULL if not env.get("BOTTLENECKTOP_DRIVER_STDERR") else None,
             env=env,
             close_fds=True,
+            preexec_fn=die_with_parent(signal.SIGTERM),  # besides the stdin EOF: it dies with its parent
         )
         self._write(load_wire.encode("cfg", self.config))
         self._reader = threading.Thread(target=self._read, name="load-driver-reader", daemon=True)

@@ -22,10 +22,16 @@ class Target:
     path: str  # path and query, as sent on the request line
     method: str
     request: bytes  # the whole HTTP/1.1 request, built once and written as is for every request
+    connect_host: str = ""  # the address resolved once before the run ("" = resolve ``host``); Host keeps the name
 
     @property
     def tls(self) -> bool:
         return self.scheme == "https"
+
+    @property
+    def address(self) -> str:
+        """What to connect to: the address resolved before the run, else the host name."""
+        return self.connect_host or self.host
 
     @property
     def where(self) -> str:
@@ -38,14 +44,16 @@ def parse_url(url: str) -> tuple[str, str, int, str]:
     try:
         parts = urlsplit(url.strip())
         port = parts.port
+        host = parts.hostname
     except ValueError as exc:
-        raise BadTarget(f"malformed URL {url!r}: {exc}") from None
+        raise BadTarget(f"malformed URL: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise BadTarget(f"malformed URL {url!r}: the scheme must be http or https")
-    host = parts.hostname
+        raise BadTarget("malformed URL: the scheme must be http or https")
     if not host:
-        raise BadTarget(f"malformed URL {url!r}: no host")
+        raise BadTarget("malformed URL: no host")
+    if port == 0:
+        raise BadTarget("malformed URL: port 0 cannot be connected to")
     if port is None:
         port = 443 if scheme == "https" else 80
     path = parts.path or "/"
@@ -55,9 +63,11 @@ def parse_url(url: str) -> tuple[str, str, int, str]:
 
 
 def build_target(
-    url: str, method: str = "GET", headers: tuple[tuple[str, str], ...] = (), body: bytes | None = None
+    url: str, method: str = "GET", headers: tuple[tuple[str, str], ...] = (), body: bytes | None = None,
+    connect_host: str | None = None,
 ) -> Target:
-    """Check the URL and build the request bytes once (keep-alive HTTP/1.1)."""
+    """Check the URL and build the request bytes once (keep-alive HTTP/1.1); connect to ``connect_host`` (an
+    address resolved once, before any request) when given. Raise BadTarget with one line."""
     scheme, host, port, path = parse_url(url)
     method = method.strip().upper()
     if not method.isalpha():
@@ -70,7 +80,9 @@ def build_target(
     names = set()
     for name, value in headers:
         if "\r" in name or "\n" in name or "\r" in value or "\n" in value or ":" in name:
-            raise BadTarget(f"bad header {name!r}")
+            raise BadTarget(f"bad header {name!r}: CR and LF would split the request")
+        if not (name.isascii() and value.isascii() and name.isprintable() and value.replace("\t", " ").isprintable()):
+            raise BadTarget(f"bad header {name[:60]!r}: only visible ASCII and spaces may be sent")
         names.add(name.lower())
         if name.lower() == "host":
             lines[1] = f"Host: {value}"
@@ -81,7 +93,7 @@ def build_target(
     if body is not None or method in ("POST", "PUT", "PATCH"):
         lines.append(f"Content-Length: {len(body or b'')}")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return Target(url, scheme, host, port, path, method, head + (body or b""))
+    return Target(url, scheme, host, port, path, method, head + (body or b""), connect_host or "")
 
 
 def client_ssl_context(insecure: bool) -> ssl.SSLContext:

@@ -113,3 +113,14 @@ def write_recording(path: Path, frames: list[Frame], verdict: Verdict | None = N
             writer.write_verdict(verdict)
     assert writer.error is None, writer.error
     return path
+
+
+def write_recording_raw_verdict(path: Path, frames: list[Frame], verdict: object, **header_kw: Any) -> Path:
+    """A recording whose verdict record holds ``verdict`` as it is (a hostile or damaged file's shape), sealed
+    like any record so that only its shape is wrong."""
+    with RecordingWriter(path, header(**header_kw)) as writer:
+        for frame in frames:
+            writer.append(frame)
+        writer._put({"kind": "verdict", "verdict": verdict})  # the writer's own path, minus the typed encoding
+    assert writer.error is None, writer.error
+    return path

@@ -27,16 +27,17 @@ def test_argv_forms() -> None:
     out = redact_argv(argv)
     assert not any("sekrit" in a for a in out), out
     assert out == ["bottlenecktop", "http://127.0.0.1:8000/", "-H", f"Authorization: {REDACTED}",
-                   f"-HCookie: {REDACTED}", "--header", f"cookie: {REDACTED}", f"--header=X-Api-Key: {REDACTED}",
+                   REDACTED, "--header", f"cookie: {REDACTED}", f"--header=X-Api-Key: {REDACTED}",
                    "-H", "Accept: */*", "--headless", "-u", REDACTED, "--token", REDACTED,
                    f"--api-key={REDACTED}", "--max-time=30"]
 
 
 def test_urls_lose_passwords_and_secret_query_values() -> None:
-    assert redact_url("http://bob:pw@127.0.0.1:8000/x?a=1&token=t") == (
-        f"http://bob:{REDACTED}@127.0.0.1:8000/x?a=1&token={REDACTED}")
-    assert redact_url("http://127.0.0.1:8000/x?a=1") == "http://127.0.0.1:8000/x?a=1"
-    assert redact_argv(["http://u:pw@h/"]) == [f"http://u:{REDACTED}@h/"]
+    # userinfo goes whole (a user name can be a token); query values stay only for allow-listed keys
+    assert redact_url("http://bob:pw@127.0.0.1:8000/x?page=1&token=t") == (
+        f"http://{REDACTED}@127.0.0.1:8000/x?page=1&token={REDACTED}")
+    assert redact_url("http://127.0.0.1:8000/x?limit=1") == "http://127.0.0.1:8000/x?limit=1"
+    assert redact_argv(["http://u:pw@h/"]) == [f"http://{REDACTED}@h/"]
 
 
 def test_authorization_and_cookie_never_reach_the_file(tmp_path: Path) -> None:
@@ -48,6 +49,6 @@ def test_authorization_and_cookie_never_reach_the_file(tmp_path: Path) -> None:
     text = gzip.decompress(path.read_bytes())
     assert b"sekrit" not in text
     rec = read_recording(path)
-    assert rec.header.command_line[3] == f"Authorization: {REDACTED}"
+    assert rec.header.command_line[3] == f"Authorization: {REDACTED}"  # written by a caller that forgot
     assert rec.header.command_line[5] == f"Cookie: {REDACTED}"
     assert "sekrit" not in (rec.header.target.url or "")

@@ -165,7 +165,11 @@ class CurlEngine(EngineBase):
             (pycurl.NOSIGNAL, 1),
             (pycurl.WRITEFUNCTION, len),  # the body is counted, not kept: len() is a C call that accepts it all
             (pycurl.FOLLOWLOCATION, 0),
+            (pycurl.PROXY, ""),  # "" disables the proxy environment variables: the load goes to the target
         ]
+        if target.connect_host and target.connect_host != target.host:  # the address resolved before the run
+            address = f"[{target.connect_host}]" if ":" in target.connect_host else target.connect_host
+            options.append((pycurl.RESOLVE, [f"{target.host}:{target.port}:{address}"]))
         if "user-agent" not in names:
             options.append((pycurl.USERAGENT, USER_AGENT))
         if self.http2:

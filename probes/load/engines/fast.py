@@ -217,7 +217,7 @@ class Engine(EngineBase):
             _, conn = await asyncio.wait_for(
                 loop.create_connection(
                     lambda: self._conn_class(self),
-                    target.host,
+                    target.address,
                     target.port,
                     ssl=self.ssl_context if target.tls else None,
                     server_hostname=target.host if target.tls else None,

@@ -39,7 +39,7 @@ class Worker:
     def __init__(self, config: DriverConfig, emit: Callable[[str, object], None]) -> None:
         self.config = config
         self.emit = emit
-        target = build_target(config.url, config.method, config.headers, config.body)
+        target = build_target(config.url, config.method, config.headers, config.body, config.connect_host)
         self.engine: LoadEngine = make_engine(config, target)
         self.pacer = Pacer(self.engine)
         self.ramp = Ramp(
