@@ -95,9 +95,12 @@ class RemoteProbe:
         return self.collect()
 
     def close(self) -> None:
+        """Stop the workers and close the connections; safe to call twice."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         for src in self._sources:
             src.close()
+
+    stop = close  # the name the live run stops what it started with
 
 
 def _result(future: Future[list[RemoteSample]]) -> list[RemoteSample]:
