@@ -172,6 +172,11 @@ def command_line(config: RunConfig, url: str | None) -> list[str]:
     body = describe_body(config.body)
     if body is not None:
         line += ["--body", body]
+    for option, urls in (("--node-exporter", config.node_exporters), ("--process-exporter", config.process_exporters),
+                         ("--prometheus", (config.prometheus,) if config.prometheus else ())):
+        line += [a for u in urls for a in (option, redact_url(u) or "")]
+    if config.selector:
+        line += ["--selector", config.selector]
     return line
 
 
