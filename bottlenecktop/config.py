@@ -38,3 +38,12 @@ class RunConfig:
     report_format: str = "md"
     output: Path | None = None
     argv: tuple[str, ...] = ()
+    node_exporters: tuple[str, ...] = ()  # node_exporter URLs of the target's nodes
+    process_exporters: tuple[str, ...] = ()  # process-exporter URLs
+    prometheus: str | None = None  # a Prometheus server to read the nodes from, with ``selector``
+    selector: str = ""  # PromQL label matchers, 'job="node"'
+
+    @property
+    def remote(self) -> bool:
+        """The target's nodes are observed through Prometheus exporters."""
+        return bool(self.node_exporters or self.process_exporters or self.prometheus)

@@ -15,7 +15,15 @@ from typing import Protocol
 
 import msgspec
 
-from bottlenecktop.probes.samples import LoadSecond, NodeSample, ProcSample, RampOutcome, StackWindow, StepResult
+from bottlenecktop.probes.samples import (
+    LoadSecond,
+    NodeSample,
+    ProcSample,
+    RampOutcome,
+    RemoteSample,
+    StackWindow,
+    StepResult,
+)
 from bottlenecktop.session import Event, EventKind, Frame, Session
 
 
@@ -27,6 +35,14 @@ class _NodeProbe(Protocol):
 
 class _ProcProbe(Protocol):
     def sample(self) -> ProcSample: ...
+
+
+class _RemoteProbe(Protocol):
+    notices: list[str]
+
+    def begin(self) -> None: ...
+    def collect(self) -> list[RemoteSample]: ...
+    def close(self) -> None: ...
 
 
 class _StackProbe(Protocol):
@@ -75,6 +91,7 @@ class Runner:
         max_time: float | None = None,
         stack_window_s: float = 5.0,
         attach: AttachFactory | None = None,
+        remote: _RemoteProbe | None = None,
     ) -> None:
         self.session = session
         self.t0 = t0
@@ -89,6 +106,7 @@ class Runner:
         self.max_time = max_time
         self.stack_window_s = stack_window_s
         self.attach_factory = attach
+        self.remote = remote  # scraped on worker threads: begun at the tick's start, collected within a budget
         self.outcome: RampOutcome | None = None
         self.stop_reason = ""
         self._stop = threading.Event()
@@ -192,6 +210,8 @@ class Runner:
         t = self.now()
         events: list[Event] = []
         self._switch_target_if_asked(t, events)
+        if self.remote is not None:
+            self.remote.begin()  # the scrapes run while the local probes sample
         step = None
         outcome = None
         if self.driver is not None:
@@ -217,6 +237,11 @@ class Runner:
             target = self._with_python_thread_names(target)
         if self.stacks is not None and self.stacks.error:
             events += self._unsaid("stacks", [self.stacks.error])
+        remote = self.remote.collect() if self.remote is not None else []
+        if self.remote is not None and self.remote.notices:
+            # each outage is said once by the probe; the same text again is a new outage, so not _unsaid
+            events += [Event(kind="remote", text=n) for n in self.remote.notices]
+            self.remote.notices.clear()
         return Frame(
             t=round(t, 3),
             load=load,
@@ -229,6 +254,7 @@ class Runner:
             stacks=stacks,
             marks=[self._marks.popleft() for _ in range(len(self._marks))],
             events=events,
+            remote=remote,
         )
 
     def _with_python_thread_names(self, sample: ProcSample) -> ProcSample:
@@ -310,6 +336,8 @@ class Runner:
             self.driver.stop()
         if self.stacks is not None:
             self.stacks.stop()
+        if self.remote is not None:
+            self.remote.close()
 
     def _collect(self, messages: list[LoadSecond | StepResult | RampOutcome]) -> RampOutcome | None:
         """Queue the driver's seconds and steps; return the ramp's outcome if it is among them."""

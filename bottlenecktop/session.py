@@ -12,14 +12,22 @@ from typing import Any, Literal
 
 import msgspec
 
-from bottlenecktop.probes.samples import LoadSecond, NodeSample, ProcSample, RampOutcome, StackWindow, StepResult
+from bottlenecktop.probes.samples import (
+    LoadSecond,
+    NodeSample,
+    ProcSample,
+    RampOutcome,
+    RemoteSample,
+    StackWindow,
+    StepResult,
+)
 from bottlenecktop.verdict_types import Mode, Verdict
 
 SCHEMA_VERSION = 1
 
 # Who said an event: the tick loop about the target (its exit, an attach), the driver, the node or stack probe;
 # "other" for events of recordings written before events had a kind.
-EventKind = Literal["target-exit", "attach", "attach-failed", "driver", "node", "stacks", "other"]
+EventKind = Literal["target-exit", "attach", "attach-failed", "driver", "node", "stacks", "remote", "other"]
 
 
 class Target(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -52,6 +60,7 @@ class Header(msgspec.Struct, kw_only=True):
     demo: dict[str, str] = {}  # demo kind and knobs, when the target is the bundled demo
     driver_pid: int | None = None
     self_pid: int | None = None
+    remote_sources: list[str] = []  # exporters and Prometheus servers read (no userinfo): the target's nodes
 
 
 class Event(msgspec.Struct, kw_only=True):
@@ -76,6 +85,7 @@ class Frame(msgspec.Struct, kw_only=True, omit_defaults=True):
     stacks: StackWindow | None = None  # a stack window that closed in this tick
     marks: list[str] = []  # marks a person set in this tick
     events: list[Event] = []  # things that happened in this tick
+    remote: list[RemoteSample] = []  # the target's nodes seen through Prometheus exporters, one per host
 
 
 def frame_from_legacy(line: bytes) -> Frame:

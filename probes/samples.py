@@ -233,3 +233,51 @@ class StackWindow(msgspec.Struct, kw_only=True, omit_defaults=True):
     gil_pct: float | None = None  # % of samples in which some thread held the GIL
     spy_cpu_pct: float = 0.0  # py-spy's own CPU, % of one core
     error: str = ""  # why stacks are missing (permission, not Python, exited)
+
+
+class RemoteThread(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True):
+    """The threads of one name in a process-exporter group (the exporter sums threads that share a name)."""
+
+    name: str
+    cpu_pct: float  # all threads of this name together, % of one core
+    count: int = 1  # threads with this name: the busiest of them used at least cpu_pct / count
+
+
+class RemoteGroup(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One process-exporter group (the processes its config matches by name) on a remote node."""
+
+    group: str
+    procs: int = 0
+    cpu_pct: float | None = None  # every process of the group, % of one core (None: a gap this tick)
+    threads: list[RemoteThread] = []  # busiest first; empty when the exporter runs without -threads
+    num_threads: int = 0
+    rss: int = 0  # bytes
+    fds: int = 0
+    fd_ratio: float | None = None  # open fds / RLIMIT_NOFILE of the group's worst process, 0..1
+    ctx_voluntary: float = 0.0  # per second
+    ctx_involuntary: float = 0.0
+    read_bps: float = 0.0  # bytes per second
+    write_bps: float = 0.0
+    major_faults: float = 0.0  # per second
+
+
+# What a remote sample is read from.
+REMOTE_SOURCES = ("node-exporter", "process-exporter", "prometheus")
+
+
+class RemoteSample(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One remote node in one tick, as its Prometheus exporters (or a Prometheus server) report it.
+
+    A gap is None, never zeros: ``node`` is None when the scrape failed or is stale, on the first scrape (it
+    primes the counters) and when a node-wide counter went down (a reboot or an exporter restart).
+    """
+
+    host: str  # the instance address, "10.0.0.7:9100"
+    source: str = "node-exporter"  # REMOTE_SOURCES
+    node: NodeSample | None = None
+    groups: list[RemoteGroup] = []  # process-exporter groups on this host, busiest first
+    load1: float | None = None  # 1-minute load average
+    missing: list[str] = []  # signals the exporter does not offer ("psi", "psi-memory", "tcp", ...)
+    resets: list[str] = []  # counters that went down this tick (each is a gap for this tick)
+    stale: bool = False  # no fresh data this tick (the exporter did not answer in time, or Prometheus has none)
+    age_s: float | None = None  # how old the newest data is, seconds (Prometheus: since its last scrape)

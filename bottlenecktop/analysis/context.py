@@ -179,6 +179,12 @@ def is_pressured(frame: Frame, header: Header) -> bool | None:
             or (load.completed > 0 and errors / load.completed >= header.slo.error_rate))
 
 
+def remote_only(header: Header, frames: Sequence[Frame]) -> bool:
+    """The target's nodes are watched through exporters and no local process of it is known: this node is only
+    the load generator's, and the remote nodes are judged instead (analysis/remote.py)."""
+    return bool(header.remote_sources) and header.target.pid is None and all(f.target is None for f in frames)
+
+
 def build_context(header: Header, frames: Sequence[Frame]) -> Context:
     interval = header.interval if header.interval > 0 else 1.0
     stacks = cover_stacks(frames, interval)
@@ -186,7 +192,7 @@ def build_context(header: Header, frames: Sequence[Frame]) -> Context:
         header=header,
         frames=frames,
         interval=interval,
-        on_target_host=header.target.local,
+        on_target_host=header.target.local and not remote_only(header, frames),
         times=[f.t for f in frames],
         # py-spy is part of the observer too: its CPU is in the node's busy time, not the target's
         observer_cores=[observer_cores(header, f) + (w.spy_cpu_pct / 100 if w is not None else 0.0)

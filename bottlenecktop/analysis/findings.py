@@ -31,6 +31,7 @@ class Finding(msgspec.Struct, kw_only=True):
     evidence: list[str]  # sentences a person can check: numbers, session seconds, names
     t_start: float  # the sustained window it was seen in, session seconds
     t_end: float
+    host: str = ""  # a remote node's instance address ("10.0.0.7:9100"); "" for this node and its processes
 
 
 class LiveStatus(msgspec.Struct, kw_only=True):

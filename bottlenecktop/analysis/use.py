@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bottlenecktop.analysis import events
-from bottlenecktop.analysis.context import build_context
+from bottlenecktop.analysis.context import Context, build_context
 from bottlenecktop.analysis.findings import SATURATED, WARNING, Finding
-from bottlenecktop.analysis.rules import RULES
+from bottlenecktop.analysis.remote import remote_findings
+from bottlenecktop.analysis.rules import RULES, Rule
 from bottlenecktop.analysis.window import Span, best_span, sustained_spans
 from bottlenecktop.session import Frame, Header
 
@@ -22,28 +23,22 @@ def _score(span: Span, saturated: bool, specific: bool, window_s: float) -> floa
 
 
 def _merge(findings: list[Finding]) -> list[Finding]:
-    """One finding per resource: the stronger one, with the other's evidence added."""
-    by_resource: dict[str, Finding] = {}
+    """One finding per resource and machine: the stronger one, with the other's evidence added."""
+    by_resource: dict[tuple[str, str], Finding] = {}
     for f in sorted(findings, key=lambda f: -f.score):
-        kept = by_resource.get(f.resource)
+        kept = by_resource.get((f.resource, f.host))
         if kept is None:
-            by_resource[f.resource] = f
+            by_resource[(f.resource, f.host)] = f
         else:
             kept.evidence.extend(e for e in f.evidence if e not in kept.evidence)
     return sorted(by_resource.values(), key=lambda f: (-f.score, f.resource))
 
 
-def find_findings(header: Header, frames: Sequence[Frame], window_s: float = 5.0) -> list[Finding]:
-    """Findings over the whole timeline, ranked by score (highest first).
-
-    ``window_s``: seconds a signal must hold to count; a shorter spike is never a finding.
-    """
-    if not frames:
-        return []
-    ctx = build_context(header, frames)
+def judge(rules: Sequence[Rule], ctx: Context, window_s: float) -> list[Finding]:
+    """Each rule over the frames of CTX: its best saturated span, else its best warning span, as a Finding."""
     found: list[Finding] = []
-    for rule in RULES:
-        hits = [rule.hit(i, f, ctx) for i, f in enumerate(frames)]
+    for rule in rules:
+        hits = [rule.hit(i, f, ctx) for i, f in enumerate(ctx.frames)]
         window = min(window_s, rule.window_s) if rule.window_s else window_s
         span = best_span(sustained_spans(ctx.times, hits, 2, window, ctx.interval))
         saturated = span is not None
@@ -54,6 +49,19 @@ def find_findings(header: Header, frames: Sequence[Frame], window_s: float = 5.0
         found.append(Finding(resource=rule.resource, severity=SATURATED if saturated else WARNING,
                              score=_score(span, saturated, rule.specific, window_s), scope=span.scope(),
                              evidence=rule.describe(span, ctx), t_start=span.t_start, t_end=span.t_end))
+    return found
+
+
+def find_findings(header: Header, frames: Sequence[Frame], window_s: float = 5.0) -> list[Finding]:
+    """Findings over the whole timeline, ranked by score (highest first): this node's and the target's, and
+    each remote node's (through its exporters).
+
+    ``window_s``: seconds a signal must hold to count; a shorter spike is never a finding.
+    """
+    if not frames:
+        return []
+    found = judge(RULES, build_context(header, frames), window_s)
+    found += remote_findings(header, frames, window_s, judge)
     for extra in (events.target_exit(header, frames), events.oom_kills(frames),
                   events.driver_limited(header, frames)):
         if extra is not None:

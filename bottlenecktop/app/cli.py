@@ -200,6 +200,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="ramp fixed concurrency steps instead of arrival rates")
     p.add_argument("-y", "--yes", action="store_true",
                    help="consent to ramp load at a target that is not on this host")
+    p.add_argument("--node-exporter", dest="node_exporters", metavar="URL", action="append", default=[],
+                   help="observe a node of the target through its node_exporter (repeatable, one per node)")
+    p.add_argument("--process-exporter", dest="process_exporters", metavar="URL", action="append", default=[],
+                   help="per-thread CPU of named processes through a process-exporter (repeatable)")
+    p.add_argument("--prometheus", metavar="URL", help="read the target's nodes from this Prometheus server")
+    p.add_argument("--selector", metavar="LABELS", default="",
+                   help="with --prometheus: the nodes to read, as PromQL label matchers, e.g. 'job=\"node\"'")
 
 
 def _main_parser() -> argparse.ArgumentParser:
@@ -338,6 +345,21 @@ def _check_pid(pid: int | None) -> None:
         raise BadInput(f"no process with pid {pid}")
 
 
+def _check_remote(ns: argparse.Namespace) -> None:
+    """The exporter and Prometheus URLs and the selector make sense together (one line when they do not)."""
+    from bottlenecktop.probes.remote.address import AddressError, split
+
+    if ns.selector and not ns.prometheus:
+        raise BadInput("--selector needs --prometheus URL: it picks the nodes to read from that server")
+    if ns.prometheus and not ns.selector.strip():
+        raise BadInput("--prometheus needs --selector LABELS (e.g. 'job=\"node\"'): which nodes are the target's")
+    for url in (*ns.node_exporters, *ns.process_exporters, *([ns.prometheus] if ns.prometheus else [])):
+        try:
+            split(url, "/")
+        except AddressError as exc:
+            raise BadInput(str(exc)) from None
+
+
 def parse_args(argv: Sequence[str]) -> RunConfig:
     """Turn the command line into a validated RunConfig; raise BadInput with one line on any bad input."""
     argv = list(argv)
@@ -374,6 +396,7 @@ def parse_args(argv: Sequence[str]) -> RunConfig:
         url = validate_url(ns.url) if ns.url is not None else None
         mode = "ramp" if url else ("attach" if ns.pid else "observe")
     _check_pid(ns.pid)
+    _check_remote(ns)
     _writable_target(ns.json, "--json")
     _writable_target(ns.record, "--record")
     if ns.record is not None and (ns.record.exists() or ns.record.is_symlink()):
@@ -389,7 +412,8 @@ def parse_args(argv: Sequence[str]) -> RunConfig:
         concurrency=ns.connections, timeout=ns.timeout, start_rps=ns.start_rps, step_seconds=ns.step_seconds,
         http2=ns.http2, insecure=ns.insecure,
         demo_kind=getattr(ns, "bottleneck", "cpu"),
-        demo_options=demo_options, argv=tuple(argv),
+        demo_options=demo_options, argv=tuple(argv), node_exporters=tuple(ns.node_exporters),
+        process_exporters=tuple(ns.process_exporters), prometheus=ns.prometheus, selector=ns.selector,
     )
 
 

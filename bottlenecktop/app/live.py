@@ -172,6 +172,11 @@ def command_line(config: RunConfig, url: str | None) -> list[str]:
     body = describe_body(config.body)
     if body is not None:
         line += ["--body", body]
+    for option, urls in (("--node-exporter", config.node_exporters), ("--process-exporter", config.process_exporters),
+                         ("--prometheus", (config.prometheus,) if config.prometheus else ())):
+        line += [a for u in urls for a in (option, redact_url(u) or "")]
+    if config.selector:
+        line += ["--selector", config.selector]
     return line
 
 
@@ -267,11 +272,15 @@ def build_live_run(config: RunConfig) -> LiveRun:
                                 method=config.method, http2=config.http2, address=resolved.address)
             if problem:
                 raise RunFailed(f"{redact_url(url)}: {problem}")
-            if pid is None and local:
+            # with exporters named, the target is on those nodes: a local listener is not what they describe
+            if pid is None and local and not config.remote:
                 from bottlenecktop.probes.discover import find_listener
 
                 pid = find_listener(_listen_port(url))
         header = _header(config, url, pid, local, t0_wall)
+        remote = _remote_probe(config, header)
+        if remote is not None:
+            started.append(remote)
         if demo is not None:
             header.demo = {"kind": demo.kind, **{k: str(v) for k, v in demo.options.items()}}
             if demo.capacity_rps:
@@ -311,7 +320,7 @@ def build_live_run(config: RunConfig) -> LiveRun:
             target=target, stacks=stacks, driver_proc=driver_proc,
             self_proc=ProcessProbe(os.getpid(), include_children=False, top_threads=4),
             writer=writer, max_time=config.max_time, attach=attach,
-            stack_window_s=5.0,
+            stack_window_s=5.0, remote=remote,
         )
     except BaseException:
         for thing in reversed(started):
@@ -336,6 +345,28 @@ def _check_driver_config(driver_config: Any) -> None:
             problem = str(exc)
     if problem is not None:
         raise BadInput(problem)
+
+
+def _remote_probe(config: RunConfig, header: Header) -> Any:
+    """The exporters and Prometheus of --node-exporter, --process-exporter, --prometheus; None without them.
+    A Prometheus that cannot be asked at start is one line and exit 1 (an exporter that is down is a gap)."""
+    if not config.remote:
+        return None
+    from bottlenecktop.probes.remote.address import shown
+    from bottlenecktop.probes.remote.probe import RemoteProbe
+    from bottlenecktop.probes.remote.prometheus import PrometheusError
+
+    probe = RemoteProbe(config.node_exporters, config.process_exporters, config.prometheus, config.selector,
+                        interval=config.interval)
+    header.remote_sources = [shown(u) for u in (*config.node_exporters, *config.process_exporters,
+                                                *([config.prometheus] if config.prometheus else []))]
+    if probe.prometheus is not None:
+        try:
+            probe.prometheus.check()
+        except PrometheusError as exc:
+            probe.close()
+            raise RunFailed(str(exc)) from None
+    return probe
 
 
 def _open_writer(config: RunConfig, header: Header, notices: list[str]) -> Any:
