@@ -327,6 +327,7 @@ class CgroupSample(msgspec.Struct, kw_only=True, omit_defaults=True):
     path: str = ""  # the cgroup path as in /proc/PID/cgroup ("/system.slice/app.service")
     version: int = 2  # 1 or 2
     quota_cores: float | None = None  # CPU quota in cores (cpu.max, cfs_quota_us/cfs_period_us); None: unlimited
+    quota_path: str = ""  # the cgroup that sets that quota: the target's own or an ancestor's
     period_us: int = 0  # quota period, microseconds
     usage_cores: float = 0.0  # CPU the cgroup used, cores (cpu.stat usage_usec, cpuacct.usage)
     periods: float = 0.0  # enforcement periods per second (nr_periods)

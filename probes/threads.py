@@ -102,7 +102,7 @@ def _read(fd: int, path: str, size: int) -> bytes:
         return f.read(size)
 
 
-def _children(pid: int) -> list[int]:
+def children_of(pid: int) -> list[int]:
     """Descendants of PID from /proc/PID/task/*/children (no full process scan)."""
     out: list[int] = []
     todo = [pid]
@@ -273,7 +273,7 @@ class WaitSampler:
             return False
         if self.include_children and mono - self._children_at >= CHILDREN_EVERY_S:
             self._children_at = mono
-            self._pids = [self.pid, *_children(self.pid)]
+            self._pids = [self.pid, *children_of(self.pid)]
         if mono - self._map_at >= MAP_EVERY_S or (self._map_stale and mono - self._map_at >= MAP_SOONEST_S):
             self._map_at, self._map_stale = mono, False
             self._map.refresh(self._pids)
