@@ -14,7 +14,17 @@ from typing import Protocol
 
 import msgspec
 
-from bottlenecktop.probes.samples import LoadSecond, NodeSample, ProcSample, RampOutcome, StackWindow, StepResult
+from bottlenecktop.probes.samples import (
+    CgroupSample,
+    LoadSecond,
+    NodeSample,
+    PeersSample,
+    ProcSample,
+    RampOutcome,
+    StackWindow,
+    StepResult,
+    WaitSample,
+)
 from bottlenecktop.session import Frame, Session
 
 
@@ -34,6 +44,24 @@ class _StackProbe(Protocol):
     def start(self) -> None: ...
     def take_window(self, t_end: float) -> StackWindow | None: ...
     def stop(self) -> None: ...
+
+
+class _WaitProbe(Protocol):
+    def start(self) -> None: ...
+    def take(self, t_end: float | None = None) -> WaitSample | None: ...
+    def stop(self, timeout: float = 2.0) -> None: ...
+
+
+class _PeersProbe(Protocol):
+    def sample(self) -> PeersSample: ...
+
+
+class _CgroupProbe(Protocol):
+    def sample(self) -> CgroupSample: ...
+
+
+# The kernel-side probes of a target (the wait sampler, its peers, its cgroup), made again on attach.
+KernelProbes = tuple[_WaitProbe | None, _PeersProbe | None, _CgroupProbe | None]
 
 
 class _Driver(Protocol):
@@ -74,6 +102,8 @@ class Runner:
         max_time: float | None = None,
         stack_window_s: float = 5.0,
         attach: AttachFactory | None = None,
+        kernel: KernelProbes = (None, None, None),
+        attach_kernel: Callable[[int], KernelProbes] | None = None,
     ) -> None:
         self.session = session
         self.t0 = t0
@@ -88,6 +118,8 @@ class Runner:
         self.max_time = max_time
         self.stack_window_s = stack_window_s
         self.attach_factory = attach
+        self.waits, self.peers, self.cgroup = kernel
+        self.attach_kernel = attach_kernel
         self.outcome: RampOutcome | None = None
         self.stop_reason = ""
         self._stop = threading.Event()
@@ -144,6 +176,8 @@ class Runner:
         try:
             if self.stacks is not None:
                 self.stacks.start()
+            if self.waits is not None:
+                self.waits.start()
             deadline = time.monotonic() + self.interval
             while True:
                 if self._stop.wait(max(0.0, deadline - time.monotonic())):
@@ -160,6 +194,8 @@ class Runner:
             if self.on_finish is not None:
                 self.on_finish()
         finally:
+            if self.waits is not None:  # its thread must end with the run, however the run ended
+                self.waits.stop()
             self._finished.set()
 
     # -- one tick ---------------------------------------------------------------------------------------------
@@ -192,6 +228,7 @@ class Runner:
             target = self._with_python_thread_names(target)
         if self.stacks is not None and self.stacks.error:
             events += self._unsaid([self.stacks.error])
+        waits, peers, cgroup = self._kernel_samples(t, events)
         return Frame(
             t=round(t, 3),
             load=load,
@@ -202,9 +239,27 @@ class Runner:
             driver=self.driver_proc.sample() if self.driver_proc is not None else None,
             self_proc=self.self_proc.sample() if self.self_proc is not None else None,
             stacks=stacks,
+            waits=waits,
+            peers=peers,
+            cgroup=cgroup,
             marks=[self._marks.popleft() for _ in range(len(self._marks))],
             events=events,
         )
+
+    def _kernel_samples(self, t: float, events: list[str]) -> tuple[WaitSample | None, PeersSample | None,
+                                                                      CgroupSample | None]:
+        """The wait aggregate, peers and cgroup of the target for this tick; a probe that fails says so once."""
+        waits = peers = cgroup = None
+        try:
+            if self.waits is not None:
+                waits = self.waits.take(round(t, 3))
+            if self.peers is not None and not self._target_gone:
+                peers = self.peers.sample()
+            if self.cgroup is not None and not self._target_gone:
+                cgroup = self.cgroup.sample()
+        except Exception as exc:  # a probe's surprise must never end the run
+            events += self._unsaid([f"kernel probes failed: {type(exc).__name__}: {exc}"])
+        return waits, peers, cgroup
 
     def _with_python_thread_names(self, sample: ProcSample) -> ProcSample:
         """The kernel knows Python threads only by the process name; py-spy knows what the program called them."""
@@ -244,6 +299,16 @@ class Runner:
         self.session.header.target.pid = pid
         if self.stacks is not None:
             self.stacks.start()
+        if self.attach_kernel is not None:
+            if self.waits is not None:
+                self.waits.stop()
+            try:
+                self.waits, self.peers, self.cgroup = self.attach_kernel(pid)
+            except Exception as exc:  # the pid may be gone already: the ProcessProbe says so too
+                self.waits = self.peers = self.cgroup = None
+                events.append(f"no kernel wait states for pid {pid}: {exc}")
+            if self.waits is not None:
+                self.waits.start()
         self._last_window = t
         events.append(f"attached to pid {pid}")
 

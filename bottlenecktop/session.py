@@ -11,7 +11,17 @@ from collections.abc import Callable
 
 import msgspec
 
-from bottlenecktop.probes.samples import LoadSecond, NodeSample, ProcSample, RampOutcome, StackWindow, StepResult
+from bottlenecktop.probes.samples import (
+    CgroupSample,
+    LoadSecond,
+    NodeSample,
+    PeersSample,
+    ProcSample,
+    RampOutcome,
+    StackWindow,
+    StepResult,
+    WaitSample,
+)
 
 SCHEMA_VERSION = 1
 
@@ -60,6 +70,9 @@ class Frame(msgspec.Struct, kw_only=True, omit_defaults=True):
     driver: ProcSample | None = None  # the load driver's process
     self_proc: ProcSample | None = None  # bottlenecktop's own process
     stacks: StackWindow | None = None  # a stack window that closed in this tick
+    waits: WaitSample | None = None  # the target's kernel wait states over the sweeps since the last tick
+    peers: PeersSample | None = None  # the target's connections: requests outstanding per downstream (tcp_info)
+    cgroup: CgroupSample | None = None  # the target's cgroup: quota, throttling, memory limit, pressure
     marks: list[str] = []  # marks a person set in this tick
     events: list[str] = []  # things that happened: "target pid 4242 exited", "py-spy: permission denied"
 

@@ -129,9 +129,9 @@ def find_cgroup(pid: int | str) -> CgroupPlaces | None:
     # cpuacct counts the CPU of its own cgroup: only the same cgroup as the quota's says what the quota binds
     cpuacct = v1_dirs("cpuacct") if v1_paths.get("cpuacct") == v1_paths.get("cpu") else []
     psi = v2_dirs[0] if v2_dirs and procfs.exists(f"{v2_dirs[0]}/cpu.pressure") else None
-    path = v2_path if cpu_v2 or (v2_path is not None and "cpu" not in v1_paths) else v1_paths.get("cpu", "/")
+    leaf: str | None = v2_path if cpu_v2 or "cpu" not in v1_paths else v1_paths["cpu"]
     return CgroupPlaces(
-        path=path or "/", version=2 if cpu_v2 or memory_v2 or not v1_paths else 1,
+        path=leaf or "/", version=2 if cpu_v2 or memory_v2 or not v1_paths else 1,
         cpu_dirs=v2_dirs if cpu_v2 else v1_dirs("cpu"), cpu_v2=cpu_v2,
         cpuacct_dir=cpuacct[0] if cpuacct else None,
         memory_dirs=v2_dirs if memory_v2 else v1_dirs("memory"), memory_v2=memory_v2, psi_dir=psi,

@@ -172,6 +172,15 @@ def _driver_config(config: RunConfig, url: str, t0: float) -> Any:
                         insecure=config.insecure, **extra)
 
 
+def _kernel_probes(pid: int, t0: float) -> Any:
+    """The wait sampler, peers and cgroup probes of PID (the runner starts, samples and stops them)."""
+    from bottlenecktop.probes.cgroup import CgroupProbe
+    from bottlenecktop.probes.peers import PeerProbe
+    from bottlenecktop.probes.threads import WaitSampler
+
+    return WaitSampler(pid, t0=t0), PeerProbe(pid), CgroupProbe(pid)
+
+
 def build_live_run(config: RunConfig) -> LiveRun:
     """Start what a live mode needs; raise BadInput or RunFailed with one line if it cannot start."""
     from bottlenecktop.probes.process import ProcessNotFound, ProcessProbe
@@ -246,6 +255,8 @@ def build_live_run(config: RunConfig) -> LiveRun:
             self_proc=ProcessProbe(os.getpid(), include_children=False, top_threads=4),
             writer=writer, max_time=config.max_time, attach=attach,
             stack_window_s=5.0,
+            kernel=_kernel_probes(pid, t0) if pid is not None else (None, None, None),
+            attach_kernel=lambda new_pid: _kernel_probes(new_pid, t0),
         )
     except BaseException:
         for thing in reversed(started):
