@@ -36,6 +36,7 @@ from bottlenecktop.probes.samples import (
 )
 from bottlenecktop.recording import RecordingWriter, read_recording
 from bottlenecktop.session import Frame, Header, Target
+from bottlenecktop.verdict_types import Capacity, Verdict
 
 SIZE_BUDGET = 5_000_000  # bytes
 OPEN_BUDGET = 1.0  # seconds
@@ -135,7 +136,7 @@ def main() -> None:
         writer = RecordingWriter(path, realistic_header(), second_hists=args.second_hists)
         for frame in frames:
             writer.append(frame)
-        writer.write_verdict({"schema": "bottlenecktop.verdict/1", "capacity": {"max_sustainable_rps": 2900.0}})
+        writer.write_verdict(Verdict(capacity=Capacity(max_sustainable_rps=2900.0)))
         writer.close()
         write_s = time.perf_counter() - t0
         size = path.stat().st_size

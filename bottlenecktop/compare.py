@@ -1,4 +1,9 @@
-"""The differences of two recorded sessions: pure functions of their frames (and recorded verdicts)."""
+"""The differences of two recorded sessions: pure functions of their frames and verdicts.
+
+Each number comes from the run's verdict (recorded, or built from the frames of a run killed before it was
+written), so a compare says what each run's own verdict says: the magic number, CPU per request at the knee,
+the bottleneck.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bottlenecktop.probes.samples import StepResult
+from bottlenecktop.analysis.knee import curve, steps_of
+from bottlenecktop.analysis.verdict import verdict_of
 from bottlenecktop.recording import SUFFIX, Recording
 from bottlenecktop.session import Frame
+from bottlenecktop.verdict_types import Verdict
 
 COMPARE_SCHEMA = "bottlenecktop.compare/1"
 TOP_STACK_CHANGES = 10
@@ -27,29 +34,14 @@ def label_of(rec: Recording, fallback: str) -> str:
     return Path(name).stem or fallback
 
 
-def magic_number(rec: Recording) -> float | None:
-    """Max sustainable req/s: the ramp's recorded outcome, else the verdict, else the best sustained step."""
-    for frame in reversed(rec.frames):
-        if frame.outcome is not None and frame.outcome.max_sustainable_rps is not None:
-            return frame.outcome.max_sustainable_rps
-    if rec.verdict:
-        value = (rec.verdict.get("capacity") or {}).get("max_sustainable_rps")
-        if isinstance(value, int | float):
-            return float(value)
-    good = [s.offered_rps for s in _steps(rec.frames) if s.sustained]
-    return max(good) if good else None
-
-
-def _steps(frames: Sequence[Frame]) -> list[StepResult]:
-    return [f.step for f in frames if f.step is not None]
+def recording_verdict(rec: Recording) -> Verdict:
+    """The recording's verdict: the recorded one, else built from its frames."""
+    return verdict_of(rec.header, rec.frames, rec.verdict, str(rec.path) if rec.path else None)
 
 
 def _p99_curve(frames: Sequence[Frame]) -> list[tuple[float, float]]:
     """(offered req/s, p99 ms) per distinct offered rate, by rate; a rate probed twice keeps its last step."""
-    by_rate: dict[float, float] = {}
-    for step in _steps(frames):
-        by_rate[round(step.offered_rps, 6)] = step.p99_ms
-    return sorted(by_rate.items())
+    return [(s.offered_rps, s.p99_ms) for s in curve(steps_of(frames))]
 
 
 def interpolate(curve: Sequence[tuple[float, float]], x: float) -> float | None:
@@ -78,22 +70,10 @@ def _compare_rates(a: list[tuple[float, float]], b: list[tuple[float, float]]) -
     return sorted(picks)
 
 
-def cpu_ms_per_request(frames: Sequence[Frame]) -> float | None:
-    """The target's CPU time per ok response, ms, over the ticks with load (node CPU when no target)."""
-    cpu_ms = 0.0
-    ok = 0
-    for f in frames:
-        if f.load is None or f.load.ok <= 0:
-            continue
-        if f.target is not None and f.target.alive:
-            pct_of_core = f.target.cpu_pct
-        elif f.node is not None:
-            pct_of_core = f.node.cpu.busy_pct * f.node.cpu.ncpu
-        else:
-            continue
-        cpu_ms += pct_of_core / 100.0 * f.load.dt * 1000.0
-        ok += f.load.ok
-    return cpu_ms / ok if ok else None
+def cpu_ms_per_request(verdict: Verdict) -> float | None:
+    """CPU ms per request at the knee, as the verdict gives it (the observer's CPU taken out of the node's)."""
+    cost = verdict.cost_per_request
+    return cost.cpu_ms if cost is not None and isinstance(cost.cpu_ms, float) else None
 
 
 def stack_shares(frames: Sequence[Frame]) -> dict[str, float]:
@@ -110,9 +90,9 @@ def stack_shares(frames: Sequence[Frame]) -> dict[str, float]:
     return {name: v / total for name, v in weighted.items()} if total else {}
 
 
-def _bottleneck(rec: Recording) -> dict[str, Any]:
-    b = (rec.verdict or {}).get("bottleneck") or {}
-    return {"resource": b.get("resource"), "scope": b.get("scope"), "confidence": b.get("confidence")}
+def _bottleneck(verdict: Verdict) -> dict[str, Any]:
+    b = verdict.bottleneck
+    return {"resource": b.resource, "scope": b.scope, "confidence": b.confidence}
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -123,13 +103,14 @@ def compare_sessions(a: Recording, b: Recording) -> dict[str, Any]:
     """The differences of two sessions, as a JSON-ready dict (schema ``bottlenecktop.compare/1``).
 
     Keys: labels; magic_number {a, b, ratio} in req/s; p99_at_equal_rate [{offered_rps, a, b, ratio}] in ms,
-    interpolated over each session's steps; p99_at_lower_magic; cpu_ms_per_request {a, b, ratio};
+    interpolated over each session's steps; p99_at_lower_magic; cpu_ms_per_request {a, b, ratio} at each knee;
     verdict {a, b} (bottleneck resource, scope, confidence); stack_changes [{function, a, b, delta}] in % of
     samples, largest change first; notices."""
     la, lb = label_of(a, "a"), label_of(b, "b")
     if la == lb:
         la, lb = f"a: {la}", f"b: {lb}"
-    ma, mb = magic_number(a), magic_number(b)
+    va, vb = recording_verdict(a), recording_verdict(b)
+    ma, mb = va.capacity.max_sustainable_rps, vb.capacity.max_sustainable_rps
     ca, cb = _p99_curve(a.frames), _p99_curve(b.frames)
     at_rates = []
     for rate in _compare_rates(ca, cb):
@@ -140,7 +121,7 @@ def compare_sessions(a: Recording, b: Recording) -> dict[str, Any]:
     if lower is not None:
         pa, pb = interpolate(ca, lower), interpolate(cb, lower)
         at_lower = {"offered_rps": lower, "a": pa, "b": pb, "ratio": _ratio(pa, pb)}
-    cpu_a, cpu_b = cpu_ms_per_request(a.frames), cpu_ms_per_request(b.frames)
+    cpu_a, cpu_b = cpu_ms_per_request(va), cpu_ms_per_request(vb)
     sa, sb = stack_shares(a.frames), stack_shares(b.frames)
     names = sorted(set(sa) | set(sb), key=lambda n: (-abs(sb.get(n, 0.0) - sa.get(n, 0.0)), n))
     changes: list[dict[str, Any]] = [{"function": n, "a": sa.get(n, 0.0), "b": sb.get(n, 0.0),
@@ -153,7 +134,7 @@ def compare_sessions(a: Recording, b: Recording) -> dict[str, Any]:
         "p99_at_equal_rate": at_rates,
         "p99_at_lower_magic": at_lower,
         "cpu_ms_per_request": {"a": cpu_a, "b": cpu_b, "ratio": _ratio(cpu_a, cpu_b)},
-        "verdict": {"a": _bottleneck(a), "b": _bottleneck(b)},
+        "verdict": {"a": _bottleneck(va), "b": _bottleneck(vb)},
         "stack_changes": changes[:TOP_STACK_CHANGES],
         "notices": {"a": a.notice, "b": b.notice},
     }

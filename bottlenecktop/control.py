@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-COMMANDS = ("pause", "resume", "hold", "raise", "lower", "stop", "mark", "attach")
-
 
 class Controller(Protocol):
     def command(self, name: str, value: float | str | None = None) -> None:
-        """Send one of COMMANDS; ``mark`` takes a label, ``raise``/``lower`` an optional factor, ``attach`` a pid."""
+        """Send one command: pause, resume, hold, raise, lower, stop, mark, attach. ``mark`` takes a label,
+        ``raise``/``lower`` an optional factor, ``attach`` a pid."""
         ...

@@ -26,7 +26,8 @@ import msgspec
 import platformdirs
 
 from bottlenecktop.redact import redact_argv, redact_url
-from bottlenecktop.session import SCHEMA_VERSION, Frame, Header, Session
+from bottlenecktop.session import SCHEMA_VERSION, Frame, Header, Session, frame_from_legacy
+from bottlenecktop.verdict_types import Verdict, verdict_from_json
 
 FORMAT = "bottlenecktop.recording"
 SUFFIX = ".jsonl.gz"
@@ -57,7 +58,7 @@ class Recording(msgspec.Struct, kw_only=True):
 
     header: Header
     frames: list[Frame]
-    verdict: dict[str, Any] | None = None
+    verdict: Verdict | None = None  # None also when the recorded one does not decode: readers build it
     notice: str = ""  # "" when nothing was skipped; else e.g. "truncated after tick 812 (t=812.0 s)"
     hists: list[HistWindow] = []
     closed: bool = False  # the writer closed it cleanly (an ``end`` record is present)
@@ -209,10 +210,15 @@ class RecordingWriter:
             if self._fd is not None:
                 self.frames_written += 1
 
-    def write_verdict(self, verdict: dict[str, Any]) -> None:
+    def write_verdict(self, verdict: Verdict) -> None:
         """Write the final verdict (the last one written wins when read back)."""
         with self._lock:
-            self._put({"kind": "verdict", "verdict": verdict})
+            try:
+                data = verdict.to_json_dict()
+            except (TypeError, ValueError) as exc:  # an odd value in it: say so, keep the rest
+                self._say(f"recording {self.path}: a verdict record could not be encoded: {exc}")
+                return
+            self._put({"kind": "verdict", "verdict": data})
 
     def close(self) -> None:
         """Flush the pending histogram window, write the ``end`` record, finish the gzip member, fsync. Idempotent."""
@@ -397,7 +403,7 @@ def _parse(path: Path, runs: list[bytes], problems: list[str], cut: bool) -> Rec
     header: Header | None = None
     frames: list[Frame] = []
     hists: list[HistWindow] = []
-    verdict: dict[str, Any] | None = None
+    verdict: Verdict | None = None
     closed = False
     damaged = 0
     first_damage = ""
@@ -422,11 +428,11 @@ def _parse(path: Path, runs: list[bytes], problems: list[str], cut: bool) -> Rec
                         raise RecordingError(f"{path} is not a bottlenecktop recording (no header record)")
                     header = _decode_header(path, line)
                 elif kind == "frame":
-                    frames.append(frame_dec.decode(line))
+                    frames.append(_decode_frame(frame_dec, line))
                 elif kind == "hist":
                     hists.append(hist_dec.decode(line))
                 elif kind == "verdict":
-                    verdict = verdict_dec.decode(line).verdict
+                    verdict = verdict_from_json(verdict_dec.decode(line).verdict)
                 elif kind == "end":
                     closed = True
                 # other kinds: added by a later version of the same schema; skipped on purpose
@@ -447,6 +453,13 @@ def _parse(path: Path, runs: list[bytes], problems: list[str], cut: bool) -> Rec
         notes.append(f"truncated after tick {len(frames)}{last_t}: an incomplete last record was skipped")
     return Recording(header=header, frames=frames, verdict=verdict, notice="; ".join(notes), hists=hists,
                      closed=closed, path=path)
+
+
+def _decode_frame(decoder: msgspec.json.Decoder[Frame], line: bytes) -> Frame:
+    try:
+        return decoder.decode(line)
+    except msgspec.ValidationError:  # written before events had a kind (rare: most frames have no events)
+        return frame_from_legacy(line)
 
 
 def _decode_header(path: Path, line: bytes) -> Header:

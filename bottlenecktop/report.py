@@ -10,9 +10,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from bottlenecktop.recording import Recording
 from bottlenecktop.session import Frame
 from bottlenecktop.svgchart import Series, line_chart, sparkline
+from bottlenecktop.verdict_types import Verdict
 
 REPORT_SCHEMA = "bottlenecktop.report/1"
 FORMATS = ("md", "html", "json")
@@ -23,17 +26,18 @@ class ReportError(ValueError):
     """An unknown report format; ``str()`` is one line."""
 
 
-def verdict_of(rec: Recording) -> tuple[dict[str, Any] | None, str]:
-    """The recorded verdict, or one computed from the frames (a run killed before its verdict); and a note."""
+def verdict_of(rec: Recording) -> tuple[Verdict | None, str]:
+    """The recording's verdict (analysis.verdict.verdict_of: recorded, or built from the frames of a run killed
+    before its verdict), and a note saying which."""
     if rec.verdict is not None:
         return rec.verdict, ""
     if not rec.frames:
         return None, "no verdict recorded and no frames to compute one from"
-    from bottlenecktop.analysis.verdict import build_verdict  # only needed for recordings without a verdict
+    from bottlenecktop.analysis import verdict as analysis  # only needed for recordings without a verdict
 
     try:
         path = str(rec.path) if rec.path else None
-        verdict = build_verdict(rec.header, rec.frames, recording=path)
+        verdict = analysis.verdict_of(rec.header, rec.frames, rec.verdict, recording=path)
         return verdict, "no verdict was recorded: computed from the frames"
     except Exception as exc:  # a report of what was recorded beats none: say why the verdict is missing
         return None, f"no verdict recorded, and computing one failed: {type(exc).__name__}: {exc}"
@@ -64,14 +68,19 @@ def series_of(frames: Sequence[Frame]) -> dict[str, list[list[float]]]:
     return out
 
 
-def steps_of(rec: Recording) -> list[dict[str, Any]]:
-    return [{"step": s.step, "phase": s.phase, "offered_rps": s.offered_rps, "achieved_rps": s.achieved_rps,
-             "p50_ms": s.p50_ms, "p99_ms": s.p99_ms, "error_rate": s.error_rate, "sustained": s.sustained,
-             "reason": s.reason} for f in rec.frames if (s := f.step) is not None]
+def _steps(rec: Recording) -> list[dict[str, Any]]:
+    """The step table (analysis.verdict.step_rows, as the verdict gives it) as JSON-ready dicts."""
+    from bottlenecktop.analysis.verdict import step_rows
+
+    return [msgspec.to_builtins(row) for row in step_rows(rec.frames)]
 
 
 def report_data(rec: Recording) -> dict[str, Any]:
     """Everything a report shows, as a JSON-ready dict (the ``json`` format)."""
+    return _data(rec)[0]
+
+
+def _data(rec: Recording) -> tuple[dict[str, Any], Verdict | None]:
     verdict, note = verdict_of(rec)
     h = rec.header
     marks = [{"t": f.t, "mark": m} for f in rec.frames for m in f.marks]
@@ -84,14 +93,14 @@ def report_data(rec: Recording) -> dict[str, Any]:
                    "slo": {"p99_ms": h.slo.p99_ms, "error_rate": h.slo.error_rate}},
         "ticks": len(rec.frames),
         "duration_s": (rec.frames[-1].t - rec.frames[0].t + h.interval) if rec.frames else 0.0,
-        "verdict": verdict,
+        "verdict": None if verdict is None else verdict.to_json_dict(),
         "verdict_note": note,
-        "steps": steps_of(rec),
+        "steps": _steps(rec),
         "marks": marks,
         "series": series_of(rec.frames),
         "notice": rec.notice,
         "closed": rec.closed,
-    }
+    }, verdict
 
 
 def _fmt(v: Any, digits: int = 1) -> str:
@@ -104,10 +113,7 @@ def _fmt(v: Any, digits: int = 1) -> str:
     return str(v)
 
 
-def _headline(d: dict[str, Any]) -> list[tuple[str, str]]:
-    v = d["verdict"] or {}
-    cap = v.get("capacity") or {}
-    b = v.get("bottleneck") or {}
+def _headline(d: dict[str, Any], v: Verdict | None) -> list[tuple[str, str]]:
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d["header"]["started_at"] or 0))
     return [
         ("target", d["header"]["target"]["url"] or (f"pid {d['header']['target']['pid']}"
@@ -115,9 +121,10 @@ def _headline(d: dict[str, Any]) -> list[tuple[str, str]]:
         ("host", f"{d['header']['host'] or '-'} ({d['header']['cpu_count']} CPUs)"),
         ("started", started),
         ("duration", f"{d['duration_s']:.0f} s, {d['ticks']} ticks"),
-        ("magic number", f"{_fmt(cap.get('max_sustainable_rps'))} req/s"),
-        ("p99 at the magic number", f"{_fmt(cap.get('p99_ms_at_max'), 2)} ms"),
-        ("bottleneck", f"{b.get('resource', '-')} ({b.get('scope', '-')}, confidence {_fmt(b.get('confidence'), 2)})"),
+        ("magic number", f"{_fmt(v.capacity.max_sustainable_rps if v else None)} req/s"),
+        ("p99 at the magic number", f"{_fmt(v.capacity.p99_ms_at_max if v else None, 2)} ms"),
+        ("bottleneck", f"{v.bottleneck.resource} ({v.bottleneck.scope}, confidence {_fmt(v.bottleneck.confidence, 2)})"
+         if v else "- (-, confidence -)"),
     ]
 
 
@@ -126,14 +133,14 @@ _STEP_COLS = (("step", "step", 0), ("phase", "phase", 0), ("offered req/s", "off
               ("errors", "error_rate", 4), ("sustained", "sustained", 0), ("why not", "reason", 0))
 
 
-def _markdown(d: dict[str, Any]) -> str:
+def _markdown(d: dict[str, Any], v: Verdict | None) -> str:
     lines = ["# bottlenecktop report", ""]
     if d["notice"]:
         lines += [f"> Recording notice: {d['notice']}", ""]
     if d["verdict_note"]:
         lines += [f"> {d['verdict_note']}", ""]
-    lines += ["| | |", "|---|---|"] + [f"| {k} | {_md(v)} |" for k, v in _headline(d)] + [""]
-    evidence = ((d["verdict"] or {}).get("bottleneck") or {}).get("evidence") or []
+    lines += ["| | |", "|---|---|"] + [f"| {k} | {_md(text)} |" for k, text in _headline(d, v)] + [""]
+    evidence = v.bottleneck.evidence if v else []
     if evidence:
         lines += ["## Evidence", ""] + [f"- {_md(e)}" for e in evidence] + [""]
     if d["steps"]:
@@ -166,7 +173,7 @@ td:first-child,th:first-child{text-align:left}.notice{background:#fff3cd;padding
 .bad{color:#b00}svg.chart{display:block;margin:1em 0}"""
 
 
-def _html(d: dict[str, Any]) -> str:
+def _html(d: dict[str, Any], v: Verdict | None) -> str:
     e = html.escape
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            "<title>bottlenecktop report</title>", f"<style>{_CSS}</style></head><body>",
@@ -174,8 +181,9 @@ def _html(d: dict[str, Any]) -> str:
     for note in (d["notice"], d["verdict_note"]):
         if note:
             out.append(f'<p class="notice">{e(note)}</p>')
-    out.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _headline(d)) + "</table>")
-    evidence = ((d["verdict"] or {}).get("bottleneck") or {}).get("evidence") or []
+    out.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(text)}</td></tr>" for k, text in _headline(d, v))
+               + "</table>")
+    evidence = v.bottleneck.evidence if v else []
     if evidence:
         out.append("<h2>Evidence</h2><ul>" + "".join(f"<li>{e(str(x))}</li>" for x in evidence) + "</ul>")
     s = d["series"]
@@ -216,9 +224,9 @@ def render_report(rec: Recording, fmt: str) -> str:
     """The report of ``rec`` as text in ``fmt`` (md | html | json); ReportError for another format."""
     if fmt not in FORMATS:
         raise ReportError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    data = report_data(rec)
+    data, verdict = _data(rec)
     if fmt == "json":
         return json.dumps(data, indent=1, default=str) + "\n"
     if fmt == "md":
-        return _markdown(data)
-    return _html(data)
+        return _markdown(data, verdict)
+    return _html(data, verdict)

@@ -14,8 +14,18 @@ from typing import Protocol
 
 import msgspec
 
-from bottlenecktop.probes.samples import LoadSecond, NodeSample, ProcSample, RampOutcome, StackWindow, StepResult
-from bottlenecktop.session import Frame, Session
+from bottlenecktop.probes.samples import (
+    CgroupSample,
+    LoadSecond,
+    NodeSample,
+    PeersSample,
+    ProcSample,
+    RampOutcome,
+    StackWindow,
+    StepResult,
+    WaitSample,
+)
+from bottlenecktop.session import Event, EventKind, Frame, Session
 
 
 class _NodeProbe(Protocol):
@@ -34,6 +44,24 @@ class _StackProbe(Protocol):
     def start(self) -> None: ...
     def take_window(self, t_end: float) -> StackWindow | None: ...
     def stop(self) -> None: ...
+
+
+class _WaitProbe(Protocol):
+    def start(self) -> None: ...
+    def take(self, t_end: float | None = None) -> WaitSample | None: ...
+    def stop(self, timeout: float = 2.0) -> None: ...
+
+
+class _PeersProbe(Protocol):
+    def sample(self) -> PeersSample: ...
+
+
+class _CgroupProbe(Protocol):
+    def sample(self) -> CgroupSample: ...
+
+
+# The kernel-side probes of a target (the wait sampler, its peers, its cgroup), made again on attach.
+KernelProbes = tuple[_WaitProbe | None, _PeersProbe | None, _CgroupProbe | None]
 
 
 class _Driver(Protocol):
@@ -74,6 +102,8 @@ class Runner:
         max_time: float | None = None,
         stack_window_s: float = 5.0,
         attach: AttachFactory | None = None,
+        kernel: KernelProbes = (None, None, None),
+        attach_kernel: Callable[[int], KernelProbes] | None = None,
     ) -> None:
         self.session = session
         self.t0 = t0
@@ -88,6 +118,8 @@ class Runner:
         self.max_time = max_time
         self.stack_window_s = stack_window_s
         self.attach_factory = attach
+        self.waits, self.peers, self.cgroup = kernel
+        self.attach_kernel = attach_kernel
         self.outcome: RampOutcome | None = None
         self.stop_reason = ""
         self._stop = threading.Event()
@@ -144,6 +176,8 @@ class Runner:
         try:
             if self.stacks is not None:
                 self.stacks.start()
+            if self.waits is not None:
+                self.waits.start()
             deadline = time.monotonic() + self.interval
             while True:
                 if self._stop.wait(max(0.0, deadline - time.monotonic())):
@@ -160,18 +194,20 @@ class Runner:
             if self.on_finish is not None:
                 self.on_finish()
         finally:
+            if self.waits is not None:  # its thread must end with the run, however the run ended
+                self.waits.stop()
             self._finished.set()
 
     # -- one tick ---------------------------------------------------------------------------------------------
     def _tick(self) -> Frame:
         t = self.now()
-        events: list[str] = []
+        events: list[Event] = []
         self._switch_target_if_asked(t, events)
         step = None
         outcome = None
         if self.driver is not None:
             outcome = self._collect(self.driver.poll())
-            events += self._unsaid(self.driver.take_events())
+            events += self._unsaid("driver", self.driver.take_events())
             while len(self._loads) > 2:  # never let the timeline lag the driver
                 self._loads.popleft()
         load = self._loads.popleft() if self._loads else None
@@ -179,19 +215,20 @@ class Runner:
             step = self._steps.popleft()
         node = self.node.sample() if self.node is not None else None
         if self.node is not None and self.node.notices:
-            events += self._unsaid(self.node.notices)
+            events += self._unsaid("node", self.node.notices)
             self.node.notices.clear()
         target = self.target.sample() if self.target is not None else None
         if target is not None and not target.alive and not self._target_gone:
             self._target_gone = True
-            events.append(f"target pid {target.pid} exited at {t:.0f} s")
+            events.append(Event(kind="target-exit", text=f"target pid {target.pid} exited at {t:.0f} s"))
         stacks = self._maybe_window(t, step is not None or outcome is not None)
         if stacks is not None:
             self._thread_names.update((th.tid, th.name) for th in stacks.threads if th.name)
         if target is not None and self._thread_names:
             target = self._with_python_thread_names(target)
         if self.stacks is not None and self.stacks.error:
-            events += self._unsaid([self.stacks.error])
+            events += self._unsaid("stacks", [self.stacks.error])
+        waits, peers, cgroup = self._kernel_samples(t, events)
         return Frame(
             t=round(t, 3),
             load=load,
@@ -202,9 +239,27 @@ class Runner:
             driver=self.driver_proc.sample() if self.driver_proc is not None else None,
             self_proc=self.self_proc.sample() if self.self_proc is not None else None,
             stacks=stacks,
+            waits=waits,
+            peers=peers,
+            cgroup=cgroup,
             marks=[self._marks.popleft() for _ in range(len(self._marks))],
             events=events,
         )
+
+    def _kernel_samples(self, t: float, events: list[Event]) -> tuple[WaitSample | None, PeersSample | None,
+                                                                      CgroupSample | None]:
+        """The wait aggregate, peers and cgroup of the target for this tick; a probe that fails says so once."""
+        waits = peers = cgroup = None
+        try:
+            if self.waits is not None:
+                waits = self.waits.take(round(t, 3))
+            if self.peers is not None and not self._target_gone:
+                peers = self.peers.sample()
+            if self.cgroup is not None and not self._target_gone:
+                cgroup = self.cgroup.sample()
+        except Exception as exc:  # a probe's surprise must never end the run
+            events += self._unsaid("other", [f"kernel probes failed: {type(exc).__name__}: {exc}"])
+        return waits, peers, cgroup
 
     def _with_python_thread_names(self, sample: ProcSample) -> ProcSample:
         """The kernel knows Python threads only by the process name; py-spy knows what the program called them."""
@@ -214,11 +269,11 @@ class Runner:
         threads = [msgspec.structs.replace(th, name=names[th.tid]) if th.tid in names else th for th in sample.threads]
         return msgspec.structs.replace(sample, threads=threads)
 
-    def _unsaid(self, texts: list[str]) -> list[str]:
-        """The lines not said before (a notice repeats every tick until it is fixed); remembers them."""
+    def _unsaid(self, kind: EventKind, texts: list[str]) -> list[Event]:
+        """Events of the lines not said before (a notice repeats every tick until it is fixed); remembers them."""
         new = [t for t in dict.fromkeys(texts) if t and t not in self._said]
         self._said.update(new)
-        return new
+        return [Event(kind=kind, text=t) for t in new]
 
     def _maybe_window(self, t: float, step_ended: bool) -> StackWindow | None:
         """Close a stack window at each ramp step's end, else every stack_window_s seconds."""
@@ -229,14 +284,14 @@ class Runner:
         self._last_window = t
         return self.stacks.take_window(t)
 
-    def _switch_target_if_asked(self, t: float, events: list[str]) -> None:
+    def _switch_target_if_asked(self, t: float, events: list[Event]) -> None:
         pid, self._attach_pid = self._attach_pid, None
         if pid is None or self.attach_factory is None:
             return
         try:
             target, stacks = self.attach_factory(pid)
         except Exception as exc:  # the pid vanished between the list and the key press
-            events.append(f"cannot attach to pid {pid}: {exc}")
+            events.append(Event(kind="attach-failed", text=f"cannot attach to pid {pid}: {exc}"))
             return
         if self.stacks is not None:
             self.stacks.stop()
@@ -244,8 +299,18 @@ class Runner:
         self.session.header.target.pid = pid
         if self.stacks is not None:
             self.stacks.start()
+        if self.attach_kernel is not None:
+            if self.waits is not None:
+                self.waits.stop()
+            try:
+                self.waits, self.peers, self.cgroup = self.attach_kernel(pid)
+            except Exception as exc:  # the pid may be gone already: the ProcessProbe says so too
+                self.waits = self.peers = self.cgroup = None
+                events.append(Event(kind="attach-failed", text=f"no kernel wait states for pid {pid}: {exc}"))
+            if self.waits is not None:
+                self.waits.start()
         self._last_window = t
-        events.append(f"attached to pid {pid}")
+        events.append(Event(kind="attach", text=f"attached to pid {pid}"))
 
     def _append(self, frame: Frame) -> None:
         self.session.append(frame)

@@ -8,12 +8,28 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any, Literal
 
 import msgspec
 
-from bottlenecktop.probes.samples import LoadSecond, NodeSample, ProcSample, RampOutcome, StackWindow, StepResult
+from bottlenecktop.probes.samples import (
+    CgroupSample,
+    LoadSecond,
+    NodeSample,
+    PeersSample,
+    ProcSample,
+    RampOutcome,
+    StackWindow,
+    StepResult,
+    WaitSample,
+)
+from bottlenecktop.verdict_types import Mode, Verdict
 
 SCHEMA_VERSION = 1
+
+# Who said an event: the tick loop about the target (its exit, an attach), the driver, the node or stack probe;
+# "other" for events of recordings written before events had a kind.
+EventKind = Literal["target-exit", "attach", "attach-failed", "driver", "node", "stacks", "other"]
 
 
 class Target(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -31,7 +47,7 @@ class Header(msgspec.Struct, kw_only=True):
     """What a recording needs to be understood on another machine (every field written, schema_version first)."""
 
     schema_version: int = SCHEMA_VERSION
-    mode: str = "observe"  # observe | attach | ramp | demo
+    mode: Mode = "observe"
     started_at: float = 0.0  # unix time of t == 0
     host: str = ""
     cpu_count: int = 1
@@ -48,6 +64,14 @@ class Header(msgspec.Struct, kw_only=True):
     self_pid: int | None = None
 
 
+class Event(msgspec.Struct, kw_only=True):
+    """Something that happened in a tick, said once: its kind decides what is done with it, the text is for a
+    person ("target pid 4242 exited at 12 s", "py-spy: permission denied")."""
+
+    kind: EventKind = "other"
+    text: str = ""
+
+
 class Frame(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Everything measured in one tick. Optional parts are None when their probe is off or has nothing."""
 
@@ -60,8 +84,20 @@ class Frame(msgspec.Struct, kw_only=True, omit_defaults=True):
     driver: ProcSample | None = None  # the load driver's process
     self_proc: ProcSample | None = None  # bottlenecktop's own process
     stacks: StackWindow | None = None  # a stack window that closed in this tick
+    waits: WaitSample | None = None  # the target's kernel wait states over the sweeps since the last tick
+    peers: PeersSample | None = None  # the target's connections: requests outstanding per downstream (tcp_info)
+    cgroup: CgroupSample | None = None  # the target's cgroup: quota, throttling, memory limit, pressure
     marks: list[str] = []  # marks a person set in this tick
-    events: list[str] = []  # things that happened: "target pid 4242 exited", "py-spy: permission denied"
+    events: list[Event] = []  # things that happened in this tick
+
+
+def frame_from_legacy(line: bytes) -> Frame:
+    """A frame record written before events had a kind (each event a plain string): the strings become events
+    of kind "other". Raises msgspec.ValidationError when the record does not fit a Frame either way."""
+    raw: Any = msgspec.json.decode(line)
+    if isinstance(raw, dict) and isinstance(raw.get("events"), list):
+        raw["events"] = [{"kind": "other", "text": e} if isinstance(e, str) else e for e in raw["events"]]
+    return msgspec.convert(raw, Frame)
 
 
 Listener = Callable[[Frame], object]
@@ -76,20 +112,20 @@ class Session:
     def __init__(self, header: Header) -> None:
         self.header = header
         self.frames: list[Frame] = []
-        self.verdict: dict[str, object] | None = None  # the final verdict, once the run is over
+        self.verdict: Verdict | None = None  # the final verdict, once the run is over
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
-        self._verdict_listeners: list[Callable[[dict[str, object]], object]] = []
+        self._verdict_listeners: list[Callable[[Verdict], object]] = []
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(frame)`` after each append, on the appending thread."""
         self._listeners.append(listener)
 
-    def subscribe_verdict(self, listener: Callable[[dict[str, object]], object]) -> None:
+    def subscribe_verdict(self, listener: Callable[[Verdict], object]) -> None:
         """Call ``listener(verdict)`` once the run is over and its verdict is known, on the finishing thread."""
         self._verdict_listeners.append(listener)
 
-    def set_verdict(self, verdict: dict[str, object]) -> None:
+    def set_verdict(self, verdict: Verdict) -> None:
         self.verdict = verdict
         for listener in self._verdict_listeners:
             listener(verdict)
@@ -104,9 +140,3 @@ class Session:
         """A copy of the frame list, safe to read while the run goes on."""
         with self._lock:
             return list(self.frames)
-
-    def steps(self) -> list[StepResult]:
-        return [f.step for f in self.snapshot() if f.step is not None]
-
-    def stack_windows(self) -> list[StackWindow]:
-        return [f.stacks for f in self.snapshot() if f.stacks is not None]

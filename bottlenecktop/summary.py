@@ -1,28 +1,33 @@
 """Text for headless mode: one progress line per ramp step (stderr) and the short human summary (stdout).
 
-Pure formatting: a StepResult or a verdict dict (schema bottlenecktop.verdict/1) in, text out.
+Pure formatting: a StepResult or a Verdict in, text out.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
+
+from msgspec import UnsetType
 
 from bottlenecktop.analysis.findings import Finding
 from bottlenecktop.probes.samples import StepResult
+from bottlenecktop.verdict_types import Cost, Plan, Verdict
+
+T = TypeVar("T")
 
 
-def _rate(x: Any) -> str:
+def _rate(x: float | None) -> str:
     return "-" if x is None else f"{float(x):,.0f}"
 
 
-def _ms(x: Any) -> str:
+def _ms(x: float | None) -> str:
     if x is None:
         return "-"
     x = float(x)
     return f"{x:.1f} ms" if x < 100 else f"{x:,.0f} ms"
 
 
-def _pct(x: Any) -> str:
+def _pct(x: float | None) -> str:
     return "-" if x is None else f"{float(x) * 100:.2f} %".replace(".00 %", " %")
 
 
@@ -37,83 +42,93 @@ def progress_line(step: StepResult, leading: Finding | None) -> str:
     return line
 
 
-def _capacity(verdict: dict[str, Any]) -> list[str]:
-    cap = verdict.get("capacity") or {}
-    slo = cap.get("slo") or {}
-    within = f"within the SLO (p99 <= {_ms(slo.get('p99_ms'))}, errors <= {_pct(slo.get('error_rate'))})"
-    rps = cap.get("max_sustainable_rps")
+def _set(x: T | UnsetType) -> T | None:
+    return None if isinstance(x, UnsetType) else x
+
+
+def _capacity(verdict: Verdict) -> list[str]:
+    cap = verdict.capacity
+    within = f"within the SLO (p99 <= {_ms(cap.slo.p99_ms)}, errors <= {_pct(cap.slo.error_rate)})"
+    rps = cap.max_sustainable_rps
     if rps is None:
-        if not verdict.get("steps"):
+        if not verdict.steps:
             return ["Magic number: none measured (no load was driven)."]
         return [f"Magic number: none; no step was sustained {within}."]
-    how = "confirmed" if cap.get("confirmed") else "not confirmed by a hold"
-    out = [f"Magic number: {_rate(rps)} req/s {within}, {how}; p99 {_ms(cap.get('p99_ms_at_max'))}, "
-           f"errors {_pct(cap.get('error_rate_at_max'))} there."]
-    if cap.get("driver_limited"):
+    how = "confirmed" if cap.confirmed else "not confirmed by a hold"
+    out = [f"Magic number: {_rate(rps)} req/s {within}, {how}; p99 {_ms(cap.p99_ms_at_max)}, "
+           f"errors {_pct(cap.error_rate_at_max)} there."]
+    if cap.driver_limited:
         out.append("  This is a lower bound: the load driver, not the target, was the limit.")
-    elif cap.get("lower_bound"):
-        out.append(f"  This is a lower bound: the ramp ended ({cap.get('ramp_end_reason')}) before the target "
+    elif cap.lower_bound:
+        out.append(f"  This is a lower bound: the ramp ended ({cap.ramp_end_reason}) before the target "
                    "showed a limit.")
     return out
 
 
-def _bottleneck(verdict: dict[str, Any]) -> list[str]:
-    neck = verdict.get("bottleneck") or {}
-    resource = neck.get("resource", "none")
-    if resource == "none":
+def _bottleneck(verdict: Verdict) -> list[str]:
+    neck = verdict.bottleneck
+    if neck.resource == "none":
         head = "Bottleneck: none found"
     else:
-        head = f"Bottleneck: {resource} ({neck.get('scope')}), confidence {float(neck.get('confidence', 0)):.2f}"
-    return [head] + [f"  - {e}" for e in neck.get("evidence") or []]
+        head = f"Bottleneck: {neck.resource} ({neck.scope}), confidence {neck.confidence:.2f}"
+    return [head] + [f"  - {e}" for e in neck.evidence]
 
 
-def _knee_cost_plan(verdict: dict[str, Any]) -> list[str]:
-    out = []
-    knee = verdict.get("knee")
-    if knee:
-        out.append(f"Knee: {_rate(knee.get('achieved_rps'))} req/s (p99 {_ms(knee.get('p99_ms'))}); latency climbs "
-                   "faster than throughput above it.")
-    over = verdict.get("overload")
-    if over:
-        out.append(f"Overload: {over.get('evidence')}.")
-    cost = verdict.get("cost_per_request") or {}
+def _cost(cost: Cost | None) -> list[str]:
+    if cost is None:
+        return []
     parts = []
-    if cost.get("cpu_ms") is not None:
-        parts.append(f"{cost['cpu_ms']:.2f} ms CPU ({cost.get('cpu_source')})")
-    if cost.get("bytes") is not None:
-        parts.append(f"{cost['bytes'] / 1024:.1f} KiB of response")
-    if cost.get("memory_per_in_flight") is not None:
-        parts.append(f"{cost['memory_per_in_flight'] / 1024:.0f} KiB of memory per request in flight")
-    if parts:
-        out.append(f"Cost per request at {_rate(cost.get('at_rps'))} req/s: " + ", ".join(parts) + ".")
-        if cost.get("correction"):
-            out.append(f"  ({cost['correction']}.)")
-    plan = verdict.get("plan")
-    if plan:
-        if plan.get("machines") is None:
-            out.append(f"Plan for {_rate(plan.get('goal_rps'))} req/s: {plan.get('note')}.")
-        else:
-            met = "reached" if plan.get("goal_met") else "NOT reached"
-            out.append(f"Plan for {_rate(plan.get('goal_rps'))} req/s: {plan['machines']} machine(s) like this one, "
-                       f"each at most {_rate(plan.get('per_machine_rps'))} req/s ({plan['headroom'] * 100:.0f} % "
-                       f"headroom); {plan.get('dominant_resource')} dominates. One machine: goal {met}.")
-            if plan.get("note"):
-                out.append(f"  ({plan['note']}.)")
+    cpu_ms, size, memory = _set(cost.cpu_ms), _set(cost.bytes), _set(cost.memory_per_in_flight)
+    if cpu_ms is not None:
+        parts.append(f"{cpu_ms:.2f} ms CPU ({_set(cost.cpu_source)})")
+    if size is not None:
+        parts.append(f"{size / 1024:.1f} KiB of response")
+    if memory is not None:
+        parts.append(f"{memory / 1024:.0f} KiB of memory per request in flight")
+    if not parts:
+        return []
+    out = [f"Cost per request at {_rate(cost.at_rps)} req/s: " + ", ".join(parts) + "."]
+    if _set(cost.correction):
+        out.append(f"  ({cost.correction}.)")
     return out
 
 
-def summary_text(verdict: dict[str, Any]) -> str:
-    """The short human summary of a verdict (schema bottlenecktop.verdict/1) for stdout."""
+def _plan(plan: Plan | UnsetType) -> list[str]:
+    if isinstance(plan, UnsetType):
+        return []
+    if plan.machines is None:
+        return [f"Plan for {_rate(plan.goal_rps)} req/s: {_set(plan.note)}."]
+    met = "reached" if plan.goal_met else "NOT reached"
+    out = [f"Plan for {_rate(plan.goal_rps)} req/s: {plan.machines} machine(s) like this one, each at most "
+           f"{_rate(_set(plan.per_machine_rps))} req/s ({plan.headroom * 100:.0f} % headroom); "
+           f"{_set(plan.dominant_resource)} dominates. One machine: goal {met}."]
+    if _set(plan.note):
+        out.append(f"  ({plan.note}.)")
+    return out
+
+
+def _knee_cost_plan(verdict: Verdict) -> list[str]:
+    out = []
+    knee = verdict.knee
+    if knee is not None:
+        out.append(f"Knee: {_rate(knee.achieved_rps)} req/s (p99 {_ms(knee.p99_ms)}); latency climbs "
+                   "faster than throughput above it.")
+    if verdict.overload is not None:
+        out.append(f"Overload: {verdict.overload.evidence}.")
+    return out + _cost(verdict.cost_per_request) + _plan(verdict.plan)
+
+
+def summary_text(verdict: Verdict) -> str:
+    """The short human summary of a verdict for stdout."""
     lines = _capacity(verdict) + _bottleneck(verdict)
-    exited = verdict.get("target_exit")
-    if exited:
-        lines.append(f"Target exit: {exited.get('evidence')}.")
+    if verdict.target_exit is not None:
+        lines.append(f"Target exit: {verdict.target_exit.evidence}.")
     lines += _knee_cost_plan(verdict)
-    neck = (verdict.get("bottleneck") or {}).get("resource")
-    others = [f for f in verdict.get("findings") or [] if f.get("resource") not in (neck, "target-exit")]
+    neck = verdict.bottleneck.resource
+    others = [f for f in verdict.findings if f.resource not in (neck, "target-exit")]
     if others:
         lines.append("Other findings:")
-        lines += [f"  - {f['resource']} ({f['severity']}): {(f.get('evidence') or ['-'])[0]}" for f in others[:5]]
-    if verdict.get("recording"):
-        lines.append(f"Recording: {verdict['recording']}")
+        lines += [f"  - {f.resource} ({f.severity}): {(f.evidence or ['-'])[0]}" for f in others[:5]]
+    if verdict.recording:
+        lines.append(f"Recording: {verdict.recording}")
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from textual.widgets import Footer, Static
 
 from bottlenecktop.control import Controller
 from bottlenecktop.probes.samples import ProcBrief, ProcSample, StackWindow
-from bottlenecktop.session import Frame, Session
+from bottlenecktop.session import EventKind, Frame, Session
 from bottlenecktop.tui.cursor import TimeCursor
 from bottlenecktop.tui.messages import FrameAdded, VerdictReady
 from bottlenecktop.tui.screens.compare import CompareScreen
@@ -35,6 +35,7 @@ from bottlenecktop.tui.widgets.stacks_panel import StacksPanel
 from bottlenecktop.tui.widgets.too_small import TooSmall
 from bottlenecktop.tui.widgets.top_procs import TopProcs
 from bottlenecktop.tui.widgets.verdict_bar import VerdictBar
+from bottlenecktop.verdict_types import Verdict
 
 MIN_WIDTH, MIN_HEIGHT = 60, 16  # below this the panels cannot say anything readable
 WINDOW_S = 300.0  # seconds of history the plots show
@@ -43,7 +44,8 @@ RAMP_ACTIONS = {"pause", "hold", "raise_rate", "lower_rate", "stop"}  # need a l
 REPLAY_ACTIONS = {"tick_back", "tick_forward", "prev_step", "next_step", "knee", "next_mark", "prev_mark",
                   "home", "end"}
 PANELS = {"1": "load", "2": "resources", "3": "stacks", "4": "process"}
-NOTICE_WORDS = ("py-spy", "permission", "ptrace", "exited", "died", "error")
+# Events a person has to act on or know about: the target gone, stacks off, the driver's trouble, a failed attach.
+NOTICE_KINDS: frozenset[EventKind] = frozenset({"target-exit", "stacks", "driver", "attach-failed"})
 
 
 class BottleneckApp(App[int]):
@@ -93,11 +95,7 @@ class BottleneckApp(App[int]):
         self.cursor = TimeCursor(session.snapshot()) if mode != "live" else None
         self.hidden: set[str] = set()  # panels the person hid
         self.paused = False
-        self.holding = False
-        self.stopped = False
         self.marks_sent = 0
-        self.commands_sent: list[tuple[str, float | str | None]] = []  # what this screen asked the run to do
-        self.redraws = 0  # for tests and the idle-cost benchmark
         self._last_redraw = 0.0  # monotonic seconds
         self._redraw_pending = False
         self._seen_events = 0  # frames whose events were already turned into notices
@@ -188,7 +186,6 @@ class BottleneckApp(App[int]):
         """Bring every visible panel up to the frames so far: one plot build per visible plot."""
         self._redraw_pending = False
         self._last_redraw = time.monotonic()
-        self.redraws += 1
         frames = self.frames_so_far()
         at_end = self.cursor is None or self.cursor.at_end
         status = bar_status(self.session.header, frames, self.session.verdict if at_end else None)
@@ -228,8 +225,8 @@ class BottleneckApp(App[int]):
         """Events that need a person (py-spy permission, an exit) become notices, each once."""
         for frame in frames[self._seen_events:]:
             for event in frame.events:
-                if any(word in event.lower() for word in NOTICE_WORDS) and event not in self.notices:
-                    self.notices.append(event)
+                if event.kind in NOTICE_KINDS and event.text not in self.notices:
+                    self.notices.append(event.text)
             if frame.stacks is not None and frame.stacks.error:
                 note = f"py-spy: {frame.stacks.error}"
                 if note not in self.notices:
@@ -258,7 +255,6 @@ class BottleneckApp(App[int]):
 
     def send(self, name: str, value: float | str | None = None) -> None:
         """One command to the run; a failing controller becomes a notice, never a crash."""
-        self.commands_sent.append((name, value))
         if self.controller is None:
             return
         try:
@@ -273,7 +269,6 @@ class BottleneckApp(App[int]):
         self.notify("ramp paused" if self.paused else "ramp resumed", timeout=2)
 
     def action_hold(self) -> None:
-        self.holding = True
         self.send("hold")
         self.notify("holding the current rate", timeout=2)
 
@@ -284,7 +279,6 @@ class BottleneckApp(App[int]):
         self.send("lower")
 
     def action_stop(self) -> None:
-        self.stopped = True
         self.send("stop")
         self.notify("ramp stopping", timeout=2)
 
@@ -383,11 +377,9 @@ class BottleneckApp(App[int]):
             self._move()
 
 
-def _verdict_knee_t(verdict: dict[str, object] | None) -> float | None:
-    """Session seconds of the knee from the verdict's ``knee`` field, when the analysis provides one."""
-    knee = (verdict or {}).get("knee")
-    t = knee.get("t") if isinstance(knee, dict) else None
-    return float(t) if isinstance(t, int | float) else None
+def _verdict_knee_t(verdict: Verdict | None) -> float | None:
+    """Session seconds of the knee from the verdict, when the analysis found one."""
+    return verdict.knee.t if verdict is not None and verdict.knee is not None else None
 
 
 def _latest_stacks(frames: Sequence[Frame]) -> StackWindow | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from bottlenecktop.session import Frame
+from bottlenecktop.verdict_types import Verdict
 
 
 @dataclass
@@ -20,4 +21,4 @@ class FrameAdded(Message):
 class VerdictReady(Message):
     """The run is over and its final verdict is known (posted from the engine's thread)."""
 
-    verdict: dict[str, object]
+    verdict: Verdict

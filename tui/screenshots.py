@@ -41,14 +41,14 @@ CASES: dict[str, tuple[Callable[[], BottleneckApp], tuple[int, int], tuple[str, 
 def recording_case(paths: list[Path], size: tuple[int, int], keys: tuple[str, ...] = ()) -> tuple[
         Callable[[], BottleneckApp], tuple[int, int], tuple[str, ...]]:
     """The replay screen over a real recording after KEYS (none: at its end); with two recordings, compare."""
-    from bottlenecktop.analysis.verdict import build_verdict
+    from bottlenecktop.analysis.verdict import verdict_of
     from bottlenecktop.recording import read_recording, session_from_recording
     from bottlenecktop.session import Session
 
     def load(path: Path) -> Session:
         rec = read_recording(path)
         session = session_from_recording(rec)
-        session.verdict = rec.verdict or build_verdict(rec.header, rec.frames)
+        session.verdict = verdict_of(rec.header, rec.frames, rec.verdict)
         return session
 
     def make() -> BottleneckApp:

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
 from bottlenecktop.analysis import verdict as analysis
+from bottlenecktop.analysis.findings import StatusPhase as Phase
 from bottlenecktop.session import Frame, Header
+from bottlenecktop.verdict_types import Verdict
+
+BarSeverity = Literal["saturated", "warning", "ok", "exited", "final"]
 
 
 @dataclass(frozen=True)
 class BarStatus:
-    severity: str  # saturated | warning | ok | exited | final
+    severity: BarSeverity
     finding: str  # "cpu-thread saturated · pid 4242 thread MainThread: <evidence>", or "" when none
     magic_rps: float | None  # the magic number so far (req/s), None until known
-    phase: str  # ramping | searching | confirming | holding | paused | done | observing
+    phase: Phase
     final: bool = False  # from session.verdict
-    resource: str | None = None  # the leading resource (DESIGN.md name), which the resource plot brings out
+    resource: str | None = None  # the leading finding's resource, which the resource plot brings out
     lower_bound: bool = False  # the driver was the limit: the magic number is at least this
 
 
@@ -34,34 +38,34 @@ def _finding_text(resource: str, severity: str, scope: str, evidence: Sequence[s
 
 
 def _exit_event(frames: Sequence[Frame]) -> str | None:
-    """The target's exit, if the timeline shows one: an event, or a sample with alive False."""
+    """The target's exit, if the timeline shows one: the tick loop's event, or a sample with alive False."""
     for frame in reversed(frames[-120:]):
         for event in frame.events:
-            if "exited" in event:
-                return f"{event} at {frame.t:.0f} s"
+            if event.kind == "target-exit":
+                return event.text
         if frame.target is not None and not frame.target.alive:
             return f"target pid {frame.target.pid} exited at {frame.t:.0f} s"
     return None
 
 
-def bar_status(header: Header, frames: Sequence[Frame], verdict: dict[str, Any] | None = None) -> BarStatus:
-    """The bar's content for the frames so far; ``verdict`` (bottlenecktop.verdict/1) wins when given."""
+def bar_status(header: Header, frames: Sequence[Frame], verdict: Verdict | None = None) -> BarStatus:
+    """The bar's content for the frames so far; ``verdict`` (the run's final one) wins when given."""
     last_load = next((f.load for f in reversed(frames[-10:]) if f.load is not None), None)
-    phase = last_load.phase if last_load is not None else ("observing" if header.mode in ("observe", "attach")
-                                                           else "starting")
+    phase: Phase = last_load.phase if last_load is not None else (
+        "observing" if header.mode in ("observe", "attach") else "starting")
     exited = _exit_event(frames)
     if verdict is not None:
-        capacity = verdict.get("capacity") or {}
-        neck = verdict.get("bottleneck") or {}
-        name = str(neck.get("resource", "none"))
+        neck = verdict.bottleneck
+        name = neck.resource
         text = _finding_text(name, "is the bottleneck" if name != "none" else "no bottleneck found",
-                             str(neck.get("scope", "")), list(neck.get("evidence") or []))
+                             neck.scope, neck.evidence)
         if exited:
             text = f"{exited} · {text}"
-        return BarStatus("exited" if exited else "final", text, capacity.get("max_sustainable_rps"), "done",
+        return BarStatus("exited" if exited else "final", text, verdict.capacity.max_sustainable_rps, "done",
                          final=True, resource=None if name == "none" else name)
     magic: float | None = None
-    text, severity, lower_bound = "", "ok", False
+    text, lower_bound = "", False
+    severity: BarSeverity = "ok"
     resource: str | None = None
     if frames:
         live = analysis.live_status(header, frames)

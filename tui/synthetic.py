@@ -27,13 +27,14 @@ from bottlenecktop.probes.samples import (
     ThreadState,
 )
 from bottlenecktop.session import Frame, Header, Session, Target
+from bottlenecktop.verdict_types import Bottleneck, Capacity, Mode, SloLimits, Verdict, VerdictTarget
 
 CAPACITY_RPS = 420.0  # where the synthetic target's one busy thread saturates
 STEP_S = 5  # seconds per ramp step
 PID = 4242
 
 
-def synthetic_header(mode: str = "demo", *, url: str | None = "http://127.0.0.1:8000/",
+def synthetic_header(mode: Mode = "demo", *, url: str | None = "http://127.0.0.1:8000/",
                      pid: int | None = PID) -> Header:
     """A header like the demo's: 2 cores, a local target."""
     return Header(mode=mode, host="synthetic", cpu_count=2, memory_bytes=4 << 30, kernel="6.1",
@@ -119,10 +120,10 @@ def synthetic_frame(t: int, *, ramp: bool = True, rng: random.Random | None = No
                  stacks=stacks if ramp else None)
 
 
-def synthetic_session(seconds: int = 40, *, mode: str = "demo", finished: bool = False) -> Session:
+def synthetic_session(seconds: int = 40, *, mode: Mode = "demo", finished: bool = False) -> Session:
     """A session of ``seconds`` ticks; ``mode="observe"`` has no load and no target.
 
-    ``finished=True`` ends the ramp with an outcome and sets a verdict dict, like a completed demo run.
+    ``finished=True`` ends the ramp with an outcome and sets a verdict, like a completed demo run.
     """
     ramp = mode != "observe"
     header = synthetic_header(mode, url=None if not ramp else "http://127.0.0.1:8000/",
@@ -141,17 +142,15 @@ def synthetic_session(seconds: int = 40, *, mode: str = "demo", finished: bool =
     return session
 
 
-def synthetic_verdict() -> dict[str, object]:
-    """A verdict in the bottlenecktop.verdict/1 shape, matching the synthetic run."""
-    return {
-        "schema": "bottlenecktop.verdict/1",
-        "target": {"url": "http://127.0.0.1:8000/", "pid": PID},
-        "capacity": {"max_sustainable_rps": 379.7, "p99_ms_at_max": 31.0, "error_rate_at_max": 0.0,
-                     "slo": {"p99_ms": 500, "error_rate": 0.01}},
-        "bottleneck": {"resource": "cpu-thread", "scope": f"pid {PID} thread MainThread", "confidence": 0.9,
-                       "evidence": [f"thread MainThread of pid {PID} at 99 % of one core for 10 s while the node "
-                                    "was 58 % busy; 95 % of samples hold the GIL in render_page (app.py:88)"]},
-        "findings": [],
-        "steps": [],
-        "recording": None,
-    }
+def synthetic_verdict() -> Verdict:
+    """A verdict matching the synthetic run."""
+    return Verdict(
+        target=VerdictTarget(url="http://127.0.0.1:8000/", pid=PID),
+        capacity=Capacity(max_sustainable_rps=379.7, p99_ms_at_max=31.0, error_rate_at_max=0.0,
+                          slo=SloLimits(p99_ms=500, error_rate=0.01)),
+        bottleneck=Bottleneck(resource="cpu-thread", scope=f"pid {PID} thread MainThread", confidence=0.9,
+                              evidence=[f"thread MainThread of pid {PID} at 99 % of one core for 10 s while the "
+                                        "node was 58 % busy; 95 % of samples hold the GIL in render_page "
+                                        "(app.py:88)"]),
+        mode="demo",
+    )

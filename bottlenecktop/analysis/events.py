@@ -10,9 +10,9 @@ from bottlenecktop.session import Frame, Header
 
 
 def target_exit(header: Header, frames: Sequence[Frame]) -> Finding | None:
-    """The first sign that the target is gone: its sample says not alive, or an event says it exited."""
+    """The first sign that the target is gone: its sample says not alive, or the tick loop said it exited."""
     for frame in frames:
-        said = next((e for e in frame.events if "exit" in e and ("target" in e or "pid" in e)), "")
+        said = next((e.text for e in frame.events if e.kind == "target-exit"), "")
         dead = frame.target is not None and not frame.target.alive
         if said or dead:
             pid = frame.target.pid if frame.target is not None else header.target.pid

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Final, Literal
+
 import msgspec
 
-# The bottleneck vocabulary of DESIGN.md; `none` is what a verdict names when nothing is saturated.
-RESOURCES = ("cpu", "cpu-thread", "memory", "disk", "network", "accept-queue", "fds", "lock", "downstream",
-             "load-driver")
-# Findings that are told but never named as the bottleneck (not a resource that limits the rate).
-TARGET_EXIT = "target-exit"
+from bottlenecktop.probes.samples import LoadPhase
+from bottlenecktop.verdict_types import RESOURCES, FindingResource, Severity
 
-SATURATED = "saturated"
-WARNING = "warning"
+__all__ = ["RESOURCES", "SATURATED", "TARGET_EXIT", "WARNING", "Finding", "LiveStatus", "StatusPhase"]
+
+# What the run is doing: the driver's phase, or no driver (observing) or none yet (starting).
+StatusPhase = LoadPhase | Literal["observing", "starting"]
+
+# A finding that is told but never named as the bottleneck (not a resource that limits the rate).
+TARGET_EXIT: Final = "target-exit"
+
+SATURATED: Final = "saturated"
+WARNING: Final = "warning"
 
 
 class Finding(msgspec.Struct, kw_only=True):
     """A resource seen saturated (or close to it) over a sustained window of the timeline."""
 
-    resource: str  # one of RESOURCES, or TARGET_EXIT
-    severity: str  # SATURATED | WARNING
+    resource: FindingResource
+    severity: Severity
     score: float  # 0..1, for ranking: saturation first, then how clear and how long
     scope: str  # "node", "pid 4242", "pid 4242 thread MainThread", "driver pid 99"
     evidence: list[str]  # sentences a person can check: numbers, session seconds, names
@@ -30,7 +37,7 @@ class LiveStatus(msgspec.Struct, kw_only=True):
     """What the screen and the headless progress show every tick, over the recent window."""
 
     t: float = 0.0  # session seconds of the last frame
-    phase: str = "observing"  # the driver's phase (ramping, searching, ...) or observing
+    phase: StatusPhase = "observing"
     leading: Finding | None = None  # the strongest recent finding
     findings: list[Finding] = []  # recent findings, ranked
     magic_rps: float | None = None  # best sustained rate so far (the confirmed one once the ramp is done), req/s

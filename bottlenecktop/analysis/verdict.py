@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
-from bottlenecktop.analysis.capacity import ceilings, cost_per_request, plan
-from bottlenecktop.analysis.findings import RESOURCES, SATURATED, TARGET_EXIT, Finding, LiveStatus
-from bottlenecktop.analysis.knee import Magic, find_knee, magic_number, overload, steps_of, within_slo
+from bottlenecktop.analysis.capacity import ceilings, plan, request_cost
+from bottlenecktop.analysis.findings import RESOURCES, SATURATED, TARGET_EXIT, Finding, LiveStatus, StatusPhase
+from bottlenecktop.analysis.knee import LIMIT_REASONS, Magic, find_knee, magic_number, overload, steps_of, within_slo
 from bottlenecktop.analysis.rules.driver import CPU_WARN as DRIVER_CPU_WARN
 from bottlenecktop.analysis.use import find_findings
 from bottlenecktop.probes.samples import StepResult
 from bottlenecktop.session import Frame, Header
+from bottlenecktop.verdict_types import (
+    SCHEMA,
+    Bottleneck,
+    Capacity,
+    FindingRow,
+    Knee,
+    SloLimits,
+    StepRow,
+    TargetExit,
+    Verdict,
+    VerdictTarget,
+)
 
-SCHEMA = "bottlenecktop.verdict/1"
+__all__ = ["SCHEMA", "WINDOW_S", "build_verdict", "judging_window", "live_status", "step_rows", "verdict_of"]
+
 WINDOW_S = 5.0  # seconds a signal must hold to count
-# Ramp endings that mean the target hit a limit (rather than a cap, the clock, or a person stopping it).
-LIMIT_REASONS = ("p99", "errors", "achieved")
 
 
 def _r(x: float | None, digits: int = 1) -> float | None:
@@ -70,17 +80,19 @@ def _choose(findings: list[Finding], magic: Magic, hit_limit: bool,
 MIN_WINDOW_S = 3.0
 
 
-def _step_row(s: StepResult) -> dict[str, Any]:
-    return {"offered_rps": _r(s.offered_rps), "achieved_rps": _r(s.achieved_rps), "p50_ms": _r(s.p50_ms, 2),
-            "p99_ms": _r(s.p99_ms, 2), "error_rate": _r(s.error_rate, 4), "step": s.step, "phase": s.phase,
-            "sustained": s.sustained, "reason": s.reason, "t_start": _r(s.t_start), "t_end": _r(s.t_end)}
+def step_rows(frames: Sequence[Frame]) -> list[StepRow]:
+    """The step table of a timeline, as the verdict gives it (rates req/s, latencies ms, rounded)."""
+    return [StepRow(offered_rps=_r(s.offered_rps), achieved_rps=_r(s.achieved_rps), p50_ms=_r(s.p50_ms, 2),
+                    p99_ms=_r(s.p99_ms, 2), error_rate=_r(s.error_rate, 4), step=s.step, phase=s.phase,
+                    sustained=s.sustained, reason=s.reason, t_start=_r(s.t_start), t_end=_r(s.t_end))
+            for s in steps_of(frames)]
 
 
-def _target(header: Header, frames: Sequence[Frame]) -> dict[str, Any]:
+def _target(header: Header, frames: Sequence[Frame]) -> VerdictTarget:
     pid = header.target.pid
     if pid is None:
         pid = next((f.target.pid for f in frames if f.target is not None), None)
-    return {"url": header.target.url, "pid": pid}
+    return VerdictTarget(url=header.target.url, pid=pid)
 
 
 def judging_window(steps: Sequence[StepResult]) -> float:
@@ -94,9 +106,9 @@ def judging_window(steps: Sequence[StepResult]) -> float:
 
 
 def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None = None,
-                  goal_rps: float | None = None) -> dict[str, Any]:
-    """The verdict dict, schema bottlenecktop.verdict/1 (DESIGN.md) plus added fields: knee, cost per
-    request, overload behaviour, the capacity plan for ``goal_rps`` (req/s), the target's exit."""
+                  goal_rps: float | None = None) -> Verdict:
+    """The verdict, schema bottlenecktop.verdict/1 (DESIGN.md) plus added fields: knee, cost per request,
+    overload behaviour, the capacity plan for ``goal_rps`` (req/s), the target's exit."""
     slo = header.slo
     steps = steps_of(frames)
     window = judging_window(steps)
@@ -106,50 +118,54 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
     hit_limit = magic.reason in LIMIT_REASONS or any(not s.sustained for s in steps)
     lead, confidence = _choose(findings, magic, hit_limit, frames)
     duration = frames[-1].t - frames[0].t + header.interval if frames else 0.0
-    bottleneck: dict[str, Any]
-    if lead is not None:
-        bottleneck = {"resource": lead.resource, "scope": lead.scope, "confidence": confidence,
-                      "evidence": list(lead.evidence)}
+    if lead is not None and lead.resource != TARGET_EXIT:
+        bottleneck = Bottleneck(resource=lead.resource, scope=lead.scope, confidence=confidence,
+                                evidence=list(lead.evidence))
     else:
         said = (f"no resource stayed saturated for {window:.0f} s or more in the {duration:.0f} s observed"
                 if frames else "no frames were recorded")
         if magic.lower_bound and magic.rps:
             said += f"; the ramp ended ({magic.reason}) before the target showed a limit"
-        bottleneck = {"resource": "none", "scope": "node", "confidence": 0.5 if duration >= 3 * window else 0.2,
-                      "evidence": [said]}
-        if not frames:
-            bottleneck["confidence"] = 0.0
-    cost_step = knee or magic.step or max((s for s in steps if within_slo(s, slo)),
-                                          key=lambda s: s.achieved_rps, default=None)
-    cost = cost_per_request(header, frames, cost_step, steps[0] if steps else None) if cost_step else None
+        bottleneck = Bottleneck(resource="none", scope="node",
+                                confidence=0.0 if not frames else 0.5 if duration >= 3 * window else 0.2,
+                                evidence=[said])
+    cost = request_cost(header, frames)
     exited = next((f for f in findings if f.resource == TARGET_EXIT), None)
-    verdict: dict[str, Any] = {
-        "schema": SCHEMA,
-        "target": _target(header, frames),
-        "capacity": {"max_sustainable_rps": _r(magic.rps), "p99_ms_at_max": _r(magic.p99_ms, 2),
-                     "error_rate_at_max": _r(magic.error_rate, 4),
-                     "slo": {"p99_ms": slo.p99_ms, "error_rate": slo.error_rate},
-                     "confirmed": magic.confirmed, "driver_limited": magic.driver_limited,
-                     "lower_bound": magic.lower_bound, "ramp_end_reason": magic.reason},
-        "bottleneck": bottleneck,
-        "findings": [{"resource": f.resource, "severity": f.severity, "evidence": list(f.evidence),
-                      "scope": f.scope, "score": f.score, "t_start": _r(f.t_start), "t_end": _r(f.t_end)}
-                     for f in findings],
-        "steps": [_step_row(s) for s in steps],
-        "recording": recording,
-        "knee": None if knee is None else {"achieved_rps": _r(knee.achieved_rps), "offered_rps": _r(knee.offered_rps),
-                                           "p99_ms": _r(knee.p99_ms, 2), "step": knee.step, "t": _r(knee.t_end)},
-        "overload": overload(steps, magic, knee),
-        "cost_per_request": cost,
-        "target_exit": None if exited is None else {"t": _r(exited.t_start), "evidence": exited.evidence[0]},
-        "mode": header.mode,
-        "duration_s": _r(duration),
-        "window_s": window,
-    }
+    verdict = Verdict(
+        schema=SCHEMA,
+        target=_target(header, frames),
+        capacity=Capacity(max_sustainable_rps=_r(magic.rps), p99_ms_at_max=_r(magic.p99_ms, 2),
+                          error_rate_at_max=_r(magic.error_rate, 4),
+                          slo=SloLimits(p99_ms=slo.p99_ms, error_rate=slo.error_rate),
+                          confirmed=magic.confirmed, driver_limited=magic.driver_limited,
+                          lower_bound=magic.lower_bound, ramp_end_reason=magic.reason),
+        bottleneck=bottleneck,
+        findings=[FindingRow(resource=f.resource, severity=f.severity, evidence=list(f.evidence), scope=f.scope,
+                             score=f.score, t_start=_r(f.t_start), t_end=_r(f.t_end)) for f in findings],
+        steps=step_rows(frames),
+        recording=recording,
+        knee=None if knee is None else Knee(achieved_rps=_r(knee.achieved_rps), offered_rps=_r(knee.offered_rps),
+                                            p99_ms=_r(knee.p99_ms, 2), step=knee.step, t=_r(knee.t_end)),
+        overload=overload(steps, magic, knee),
+        cost_per_request=cost,
+        target_exit=None if exited is None else TargetExit(t=_r(exited.t_start), evidence=exited.evidence[0]),
+        mode=header.mode,
+        duration_s=_r(duration),
+        window_s=window,
+    )
     if goal_rps is not None:
-        verdict["plan"] = plan(goal_rps, magic.rps, bottleneck["resource"],
-                               ceilings(header, frames, cost or {}), magic.lower_bound)
+        verdict.plan = plan(goal_rps, magic.rps, bottleneck.resource, ceilings(header, frames, cost),
+                            magic.lower_bound)
     return verdict
+
+
+def verdict_of(header: Header, frames: Sequence[Frame], recorded: Verdict | None,
+               recording: str | None = None) -> Verdict:
+    """The verdict of a recorded session: the one it holds, else built from its frames (a run killed before
+    its verdict was written). Replay, compare, report and the screen all ask this one."""
+    if recorded is not None:
+        return recorded
+    return build_verdict(header, frames, recording=recording)
 
 
 def live_status(header: Header, frames: Sequence[Frame], window_s: float = WINDOW_S) -> LiveStatus:
@@ -171,7 +187,7 @@ def live_status(header: Header, frames: Sequence[Frame], window_s: float = WINDO
     leading = ranked[0] if ranked else None
     if leading is not None and leading.resource == "load-driver" and leading.severity == SATURATED:
         lower = True
-    phase = "done" if outcome is not None else load.phase if load is not None else (
+    phase: StatusPhase = "done" if outcome is not None else load.phase if load is not None else (
         "observing" if header.mode in ("observe", "attach") else "starting")
     return LiveStatus(t=frames[-1].t, phase=phase, leading=leading, findings=findings, magic_rps=magic,
                       lower_bound=lower, offered_rps=load.offered_rps if load else None,

@@ -19,9 +19,8 @@ from bottlenecktop import __version__
 from bottlenecktop.config import RunConfig
 from bottlenecktop.errors import BadInput, RunFailed
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
 SUBCOMMANDS = ("demo", "replay", "compare", "report")
-DEMO_KINDS_FALLBACK = ("cpu", "gil", "lock", "downstream", "disk", "fds")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -137,10 +136,8 @@ def _main_parser() -> argparse.ArgumentParser:
 
 
 def _demo_kinds() -> tuple[str, ...]:
-    try:
-        from bottlenecktop.demo import DEMO_KINDS
-    except ImportError:  # the demo package is optional in a stripped install
-        return DEMO_KINDS_FALLBACK
+    from bottlenecktop.demo import DEMO_KINDS  # part of the package, always installed
+
     return tuple(DEMO_KINDS)
 
 

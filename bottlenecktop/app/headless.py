@@ -23,7 +23,7 @@ def run_headless(live: LiveRun) -> None:
 
     def on_frame(frame: Frame) -> None:
         for event in frame.events:
-            print(f"bottlenecktop: {event}", file=sys.stderr, flush=True)
+            print(f"bottlenecktop: {event.text}", file=sys.stderr, flush=True)
         if frame.step is not None:
             status = live_status(session.header, session.snapshot())
             print(progress_line(frame.step, status.leading), file=sys.stderr, flush=True)

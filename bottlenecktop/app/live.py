@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import psutil
@@ -24,6 +24,7 @@ from bottlenecktop.config import RunConfig
 from bottlenecktop.errors import BadInput, RunFailed
 from bottlenecktop.runner import Runner
 from bottlenecktop.session import Header, Session, Slo, Target
+from bottlenecktop.verdict_types import Mode, Verdict
 
 
 class LiveRun:
@@ -37,7 +38,7 @@ class LiveRun:
         self.writer: Any = None
         self.demo: Any = None
         self.driver: Any = None
-        self.verdict: dict[str, Any] | None = None
+        self.verdict: Verdict | None = None
         self._closed = False
         self._finalize_lock = threading.Lock()
         runner.on_finish = self.finalize
@@ -56,14 +57,14 @@ class LiveRun:
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(sig, handle)
 
-    def finalize(self) -> dict[str, Any]:
+    def finalize(self) -> Verdict:
         """Compute the verdict over the whole timeline and write it where it belongs; idempotent."""
         with self._finalize_lock:
             if self.verdict is None:
                 self.verdict = self._compute_verdict()
             return self.verdict
 
-    def _compute_verdict(self) -> dict[str, Any]:
+    def _compute_verdict(self) -> Verdict:
         from bottlenecktop.analysis.verdict import build_verdict
 
         recording = str(self.writer.path) if self.writer is not None and self.writer.error is None else None
@@ -88,7 +89,7 @@ class LiveRun:
             if self.config.json_path is not None and self.verdict is not None:
                 from bottlenecktop.outputs import write_json
 
-                write_json(self.config.json_path, self.verdict)
+                write_json(self.config.json_path, self.verdict.to_json_dict())
         finally:
             if self.demo is not None:
                 self.demo.stop()
@@ -101,10 +102,8 @@ class LiveRun:
 
     def exit_status(self) -> int:
         """1 when the run failed or --goal-rps was not reached within the SLO, else 0."""
-        verdict = self.verdict or {}
         if self.config.mode in ("ramp", "demo"):
-            capacity = verdict.get("capacity") or {}
-            best = capacity.get("max_sustainable_rps")
+            best = self.verdict.capacity.max_sustainable_rps if self.verdict is not None else None
             if self.config.goal_rps is not None and (best is None or best < self.config.goal_rps):
                 return 1
             if self.runner.outcome is None and self.runner.stop_reason not in ("interrupted", "terminated",
@@ -122,7 +121,7 @@ def _header(config: RunConfig, url: str | None, pid: int | None, local: bool, t0
     from bottlenecktop.recording import redact_argv
 
     return Header(
-        mode=config.mode,
+        mode=cast("Mode", config.mode),  # a live mode: the others never build a live run
         started_at=t0_wall,
         host=socket.gethostname(),
         cpu_count=os.cpu_count() or 1,
@@ -170,6 +169,15 @@ def _driver_config(config: RunConfig, url: str, t0: float) -> Any:
                         max_rps=config.max_rps, closed_model=config.closed_model, t0=t0,
                         start_rps=config.start_rps, step_seconds=config.step_seconds, http2=config.http2,
                         insecure=config.insecure, **extra)
+
+
+def _kernel_probes(pid: int, t0: float) -> Any:
+    """The wait sampler, peers and cgroup probes of PID (the runner starts, samples and stops them)."""
+    from bottlenecktop.probes.cgroup import CgroupProbe
+    from bottlenecktop.probes.peers import PeerProbe
+    from bottlenecktop.probes.threads import WaitSampler
+
+    return WaitSampler(pid, t0=t0), PeerProbe(pid), CgroupProbe(pid)
 
 
 def build_live_run(config: RunConfig) -> LiveRun:
@@ -246,6 +254,8 @@ def build_live_run(config: RunConfig) -> LiveRun:
             self_proc=ProcessProbe(os.getpid(), include_children=False, top_threads=4),
             writer=writer, max_time=config.max_time, attach=attach,
             stack_window_s=5.0,
+            kernel=_kernel_probes(pid, t0) if pid is not None else (None, None, None),
+            attach_kernel=lambda new_pid: _kernel_probes(new_pid, t0),
         )
     except BaseException:
         for thing in reversed(started):

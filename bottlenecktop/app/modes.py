@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bottlenecktop.app.live import LiveRun, build_live_run
 from bottlenecktop.config import RunConfig
 from bottlenecktop.errors import BadInput, RunFailed
 from bottlenecktop.outputs import write_json
 
-EXIT_OK, EXIT_FAILED = 0, 1
+if TYPE_CHECKING:
+    from bottlenecktop.recording import Recording
+    from bottlenecktop.verdict_types import Verdict
+
+EXIT_OK = 0
 
 
 def run(config: RunConfig) -> int:
@@ -49,7 +53,7 @@ def _run_screen(live: LiveRun) -> None:
     live.runner.wait(10.0)
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path) -> Recording:
     from bottlenecktop.recording import RecordingError, read_recording
 
     try:
@@ -61,13 +65,11 @@ def _load(path: Path) -> Any:
     return rec
 
 
-def _verdict_of(rec: Any, path: Path) -> dict[str, Any]:
-    """The verdict the recording holds; recomputed from its frames when the run ended before it was written."""
-    if rec.verdict:
-        return dict(rec.verdict)
-    from bottlenecktop.analysis.verdict import build_verdict
+def _verdict_of(rec: Recording, path: Path) -> Verdict:
+    """The verdict the recording holds; built from its frames when the run ended before it was written."""
+    from bottlenecktop.analysis.verdict import verdict_of
 
-    return build_verdict(rec.header, rec.frames, recording=str(path))
+    return verdict_of(rec.header, rec.frames, rec.verdict, recording=str(path))
 
 
 def _replay(config: RunConfig) -> int:
@@ -78,7 +80,7 @@ def _replay(config: RunConfig) -> int:
     rec = _load(path)
     verdict = _verdict_of(rec, path)
     if config.json_path:
-        write_json(config.json_path, verdict)
+        write_json(config.json_path, verdict.to_json_dict())
     if config.headless:
         print(summary_text(verdict))
         return EXIT_OK

@@ -1,4 +1,4 @@
-"""The driver's options (re-exported by probes.load, which is the public API)."""
+"""The driver's options (bottlenecktop.probes.load.driver starts the driver with them)."""
 
 from __future__ import annotations
 

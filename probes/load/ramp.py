@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bottlenecktop.probes.samples import RampOutcome, StepResult
+from bottlenecktop.probes.samples import RampEndReason, RampOutcome, StepFailure, StepPhase, StepResult
 
 # A step is sustained when at least this share of the offered requests came back ok.
 ACHIEVED_SHARE = 0.95
@@ -42,7 +42,7 @@ class RampSettings:
 @dataclass(frozen=True)
 class StepPlan:
     index: int
-    phase: str  # ramping | searching | confirming
+    phase: StepPhase
     seconds: float
     rate: float = 0.0  # open model: requests per second
     concurrency: int = 0  # closed model: requests kept outstanding
@@ -59,7 +59,7 @@ def judge(
     slo_p99_ms: float,
     max_error_rate: float,
     closed_model: bool = False,
-) -> tuple[bool, str]:
+) -> tuple[bool, StepFailure]:
     """Was a step sustained? Returns (sustained, reason); reason names the first failed test.
 
     ``offered`` and ``ok`` are request counts over the judged window; ``driver_busy`` says the driver itself
@@ -94,10 +94,10 @@ class Ramp:
     best: StepPlan | None = None  # highest sustained plan so far
     best_result: StepResult | None = None
     failed_rate: float | None = None  # lowest failed rate (open) or concurrency (closed)
-    first_failure: str = ""  # the reason of the failure that ended the ramping phase
+    first_failure: StepFailure = ""  # the reason of the failure that ended the ramping phase
     driver_limited: bool = False
     confirmed: StepResult | None = None
-    end_reason: str = ""
+    end_reason: RampEndReason = ""
     _plan: StepPlan | None = None
     _searches_left: int = 0
     _confirm_tries: int = 0
@@ -139,7 +139,7 @@ class Ramp:
         self._plan = nxt
         return nxt
 
-    def outcome(self, t: float, reason: str = "") -> RampOutcome:
+    def outcome(self, t: float, reason: RampEndReason = "") -> RampOutcome:
         """How the ramp ended; ``reason`` overrides (stopped, max-time, an error) when the ramp was cut short."""
         chosen = self.confirmed or self.best_result
         rate = None

@@ -62,6 +62,6 @@ def test_demo_in_tmux_shows_the_verdict_and_quits_cleanly(tmp_path: Path) -> Non
     rec = read_recording(recording)
     assert rec.verdict is not None
     assert abs(magic - 200) <= 20, top
-    assert round(rec.verdict["capacity"]["max_sustainable_rps"]) == round(magic)
-    resource = rec.verdict["bottleneck"]["resource"]
+    assert round(rec.verdict.capacity.max_sustainable_rps or 0) == round(magic)
+    resource = rec.verdict.bottleneck.resource
     assert (resource in top) if resource != "none" else ("no bottleneck" in top), top

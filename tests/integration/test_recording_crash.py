@@ -16,6 +16,7 @@ import pytest
 
 from bottlenecktop.recording import RecordingWriter, read_recording
 from bottlenecktop.session import Frame
+from bottlenecktop.verdict_types import Verdict
 from tests.support.paths import ROOT
 from tests.support.recording_synth import header, ramp_frames, write_recording
 
@@ -150,7 +151,7 @@ def test_an_unwritable_path_is_said_once_and_nothing_raises(tmp_path: Path) -> N
         first = w.error
         for f in ramp_frames(30.0, with_hist=False):
             w.append(f)
-        w.write_verdict({"x": 1})
+        w.write_verdict(Verdict())
         w.close()
         assert w.error == first
     finally:
@@ -222,7 +223,7 @@ def test_a_full_disk_is_said_once_and_keeps_every_complete_tick(tmp_path: Path) 
     w._write = full
     for f in frames:
         w.append(f)
-    w.write_verdict({"schema": "bottlenecktop.verdict/1"})
+    w.write_verdict(Verdict())
     w.close()
     assert w.error is not None and "No space left on device" in w.error
     assert full.calls_after_full == 1  # it stopped writing after the first failure

@@ -54,5 +54,6 @@ def test_a_target_that_exits_is_an_event_not_a_crash() -> None:
         runner = make_runner(proc.pid, max_time=3.0)
         runner.run()
     events = [e for f in runner.session.frames for e in f.events]
-    assert any(f"target pid {proc.pid} exited" in e for e in events), events
+    exits = [e.text for e in events if e.kind == "target-exit"]
+    assert len(exits) == 1 and exits[0].startswith(f"target pid {proc.pid} exited at "), events
     assert runner.session.frames[-1].target is not None and not runner.session.frames[-1].target.alive

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 from hdrh.histogram import HdrHistogram
 
+from bottlenecktop.analysis.capacity import request_cost
 from bottlenecktop.probes.samples import (
     CpuSample,
     FunctionShare,
@@ -23,6 +24,7 @@ from bottlenecktop.probes.samples import (
 )
 from bottlenecktop.recording import RecordingWriter
 from bottlenecktop.session import Frame, Header, Target
+from bottlenecktop.verdict_types import Bottleneck, BottleneckResource, Capacity, StepRow, Verdict
 
 
 def header(**kw: Any) -> Header:
@@ -90,18 +92,19 @@ def ramp_frames(capacity_rps: float, cpu_ms_per_req: float = 2.0, hot: str = "re
     return frames
 
 
-def verdict_for(frames: list[Frame], resource: str = "cpu-thread") -> dict[str, Any]:
+def verdict_for(frames: list[Frame], resource: BottleneckResource = "cpu-thread") -> Verdict:
+    """A verdict for ``frames`` that names ``resource``: the magic number of their outcome, the analysis's cost."""
     outcome = frames[-1].outcome
     assert outcome is not None
-    return {"schema": "bottlenecktop.verdict/1",
-            "capacity": {"max_sustainable_rps": outcome.max_sustainable_rps, "p99_ms_at_max": outcome.p99_ms},
-            "bottleneck": {"resource": resource, "scope": "pid 42 thread Main", "confidence": 0.9,
-                           "evidence": ["thread Main at 99 % of one core"]},
-            "steps": [{"offered_rps": f.step.offered_rps, "achieved_rps": f.step.achieved_rps,
-                       "p99_ms": f.step.p99_ms} for f in frames if f.step is not None]}
+    return Verdict(capacity=Capacity(max_sustainable_rps=outcome.max_sustainable_rps, p99_ms_at_max=outcome.p99_ms),
+                   bottleneck=Bottleneck(resource=resource, scope="pid 42 thread Main", confidence=0.9,
+                                         evidence=["thread Main at 99 % of one core"]),
+                   steps=[StepRow(offered_rps=f.step.offered_rps, achieved_rps=f.step.achieved_rps,
+                                  p99_ms=f.step.p99_ms) for f in frames if f.step is not None],
+                   cost_per_request=request_cost(header(), frames), mode="ramp")
 
 
-def write_recording(path: Path, frames: list[Frame], verdict: dict[str, Any] | None = None,
+def write_recording(path: Path, frames: list[Frame], verdict: Verdict | None = None,
                     **header_kw: Any) -> Path:
     with RecordingWriter(path, header(**header_kw)) as writer:
         for frame in frames:

@@ -3,7 +3,7 @@
 ``CapacityServer(slots=N, work_ms=W)``: each request takes one of N slots for W ms of sleep, so the capacity is
 N * 1000 / W requests per second whatever the CPU does. ``stall_after``/``stall_seconds`` make it stall once:
 the first request at or after ``stall_after`` seconds starts a stall, and every request that arrives before the
-stall ends waits for it. ``python tests/servers.py --slots 4 --work-ms 20`` runs one in its own process and
+stall ends waits for it. ``python -m tests.support.servers --slots 4 --work-ms 20`` runs one in its own process and
 prints its port (``spawn_server_process`` does that, for tests that kill the target).
 """
 

@@ -23,14 +23,18 @@ from bottlenecktop.probes.samples import (
     NetSample,
     NodeSample,
     ProcSample,
+    RampEndReason,
     RampOutcome,
     StackWindow,
+    StepFailure,
+    StepPhase,
     StepResult,
     TcpSample,
     ThreadSample,
     ThreadState,
 )
-from bottlenecktop.session import Frame, Header, Slo, Target
+from bottlenecktop.session import Event, Frame, Header, Slo, Target
+from bottlenecktop.verdict_types import Mode
 
 PID = 4242
 DRIVER_PID = 99
@@ -38,7 +42,7 @@ GiB = 2**30
 
 
 def header(ncpu: int = 4, pid: int | None = PID, url: str | None = "http://127.0.0.1:8000/", local: bool = True,
-           mode: str = "ramp", p99_ms: float = 500.0, error_rate: float = 0.01, driver_pid: int | None = DRIVER_PID,
+           mode: Mode = "ramp", p99_ms: float = 500.0, error_rate: float = 0.01, driver_pid: int | None = DRIVER_PID,
            self_pid: int | None = DRIVER_PID, interval: float = 1.0) -> Header:
     return Header(mode=mode, cpu_count=ncpu, memory_bytes=8 * GiB, host="test", interval=interval,
                   target=Target(url=url, pid=pid, local=local), slo=Slo(p99_ms=p99_ms, error_rate=error_rate),
@@ -80,7 +84,8 @@ def driver(cpu: float = 20.0, pid: int = DRIVER_PID) -> ProcSample:
 
 def load(offered: float, achieved: float | None = None, p50: float = 2.0, p99: float = 5.0,
          errors: dict[str, int] | None = None, driver_cpu: float = 10.0, late: int = 0, lag: float = 0.0,
-         phase: str = "ramping", step: int = 0, in_flight: int | None = None, bytes_per: int = 1000) -> LoadSecond:
+         phase: StepPhase = "ramping", step: int = 0, in_flight: int | None = None,
+         bytes_per: int = 1000) -> LoadSecond:
     """One driver interval; the frame's time is filled in by the builder."""
     got = offered if achieved is None else achieved
     errs = errors or {}
@@ -140,7 +145,7 @@ class TimelineBuilder:
 
     def step(self, offered: float, achieved: float | None = None, p50: float = 2.0, p99: float = 5.0,
              errors: dict[str, int] | None = None, seconds: int = 5, sustained: bool | None = None,
-             reason: str = "", phase: str = "ramping", driver_cpu: float = 10.0, late: int = 0,
+             reason: StepFailure = "", phase: StepPhase = "ramping", driver_cpu: float = 10.0, late: int = 0,
              bytes_per: int = 1000, in_flight: int | None = None, **parts: Any) -> StepResult:
         """A ramp step of ``seconds`` ticks at ``offered`` req/s, closed by a StepResult on its last tick.
 
@@ -169,9 +174,14 @@ class TimelineBuilder:
         return result
 
     def outcome(self, rps: float | None, p99: float | None = None, error_rate: float | None = 0.0,
-                reason: str = "p99", confirmed: bool = True, driver_limited: bool = False) -> RampOutcome:
+                reason: RampEndReason = "p99", confirmed: bool = True, driver_limited: bool = False) -> RampOutcome:
         """The ramp's end, set on the last frame."""
         out = RampOutcome(t=self.t, max_sustainable_rps=rps, p99_ms=p99, error_rate=error_rate,
                           confirmed=confirmed, driver_limited=driver_limited, reason=reason)
         self.frames[-1].outcome = out
         return out
+
+
+def exit_event(text: str) -> Event:
+    """The tick loop's event for the target's exit."""
+    return Event(kind="target-exit", text=text)

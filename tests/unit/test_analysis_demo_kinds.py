@@ -37,7 +37,7 @@ def ramp(parts_at: Callable[[float, bool], dict[str, Any]], capacity: float, dri
     b.step(best, p99=20, phase="confirming", seconds=8, driver=driver(cpu=driver_cpu),
            **parts_at(best, False))
     b.outcome(best, p99=20.0, reason="p99" if not errors_over else "errors")
-    return build_verdict(b.header, b.frames)
+    return build_verdict(b.header, b.frames).to_json_dict()
 
 
 def cpu_kind(rate: float, over: bool) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bottlenecktop.analysis.findings import SATURATED, TARGET_EXIT, WARNING, Finding
 from bottlenecktop.analysis.use import find_findings
 from bottlenecktop.probes.samples import NetSample, TcpSample
-from tests.support.timeline_builder import PID, TimelineBuilder, disk, driver, header, node, proc, stacks
+from tests.support.timeline_builder import PID, TimelineBuilder, disk, driver, exit_event, header, node, proc, stacks
 
 IDLE_LOCK = {"lock": 85.0}  # waits of a worker blocked on a semaphore
 BUSY = node(busy=20, ncpu=4)
@@ -218,7 +218,7 @@ def test_the_driver_as_the_limit_is_told_apart_from_the_target() -> None:
 def test_an_exiting_target_is_a_finding_with_its_time() -> None:
     b = TimelineBuilder(header(ncpu=2))
     b.ticks(5, node=node(ncpu=2), target=proc(cpu=30))
-    b.tick(node=node(ncpu=2), target=proc(cpu=0, alive=False), events=["target pid 4242 exited"])
+    b.tick(node=node(ncpu=2), target=proc(cpu=0, alive=False), events=[exit_event("target pid 4242 exited")])
     b.ticks(5, node=node(ncpu=2), target=proc(cpu=0, alive=False))
     (f,) = find_findings(b.header, b.frames)
     assert f.resource == TARGET_EXIT and f.t_start == 6

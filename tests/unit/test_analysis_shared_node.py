@@ -42,7 +42,8 @@ def test_lock_stays_the_bottleneck_while_other_processes_fill_the_node() -> None
         assert f.target is not None
         f.target.run_delay_ms = 90.0  # a little wait at each wake-up: 0.5 ms per request, not a limit
     b.outcome(135, p99=30)
-    v = build_verdict(b.header, b.frames)
+    verdict = build_verdict(b.header, b.frames)
+    v = verdict.to_json_dict()
     assert v["bottleneck"]["resource"] == "lock", v["findings"]
     assert "busy with other work" in v["bottleneck"]["evidence"][0]
     cpu = next(f for f in v["findings"] if f["resource"] == "cpu")
@@ -101,7 +102,8 @@ def test_fds_at_the_limit_is_a_finding_even_over_a_short_run() -> None:
     b.step(20, achieved=8, errors={"http_5xx": 12}, seconds=3, node=node(busy=8, ncpu=2),
            target=proc(fds=256, fd_limit=256))
     b.outcome(None, reason="errors", confirmed=False)
-    v = build_verdict(b.header, b.frames)
+    verdict = build_verdict(b.header, b.frames)
+    v = verdict.to_json_dict()
     assert v["bottleneck"]["resource"] == "fds", v
     text = " ".join(v["bottleneck"]["evidence"])
     assert "held 256 open file descriptors of its limit 256" in text
@@ -148,7 +150,8 @@ def test_fds_running_out_after_sustained_steps_says_the_count_not_the_rate() -> 
     b.step(30, achieved=10, errors={"http_5xx": 20}, seconds=3, node=node(busy=8, ncpu=2),
            target=proc(fds=256, fd_limit=256))
     b.outcome(20, reason="errors", confirmed=False)
-    v = build_verdict(b.header, b.frames)
+    verdict = build_verdict(b.header, b.frames)
+    v = verdict.to_json_dict()
     assert v["bottleneck"]["resource"] == "fds"
     assert any("after about 60 requests" in e and "at any rate" in e for e in v["bottleneck"]["evidence"])
 
@@ -163,7 +166,8 @@ def test_a_driver_late_for_want_of_cpu_does_not_take_the_verdict() -> None:
     b.step(200, achieved=150, p99=300, node=others_busy(), target=target, stacks=win, driver_cpu=3.0, late=40,
            sustained=False, reason="driver")
     b.outcome(135, p99=30, reason="driver", driver_limited=True)
-    v = build_verdict(b.header, b.frames)
+    verdict = build_verdict(b.header, b.frames)
+    v = verdict.to_json_dict()
     assert v["bottleneck"]["resource"] == "lock", v["findings"]
     assert any("waited for a CPU on the busy node, so the magic number is a lower bound" in e
                for e in v["bottleneck"]["evidence"])

@@ -10,14 +10,15 @@ from bottlenecktop.analysis.knee import find_knee
 from bottlenecktop.analysis.verdict import build_verdict, judging_window, live_status
 from bottlenecktop.probes.samples import StepResult
 from bottlenecktop.summary import progress_line, summary_text
-from tests.support.timeline_builder import PID, TimelineBuilder, driver, header, node, proc, stacks
+from bottlenecktop.verdict_types import Verdict
+from tests.support.timeline_builder import PID, TimelineBuilder, driver, exit_event, header, node, proc, stacks
 from tests.support.verdict_shape import verdict_problems
 
 GIL = stacks([(f"Thread-{k}", 20, {}, "") for k in range(12)], gil=95,
              functions=[("render_page (app.py:88)", 80, 92)])
 
 
-def gil_run(goal: float | None = None) -> dict:
+def gil_run(goal: float | None = None) -> Verdict:
     """A GIL-bound target on 4 cores: one core pinned from 168 req/s on, the ramp fails at 378 req/s."""
     b = TimelineBuilder(header(ncpu=4))
     for rate, p99 in [(50, 3.0), (75, 3.1), (112, 3.4), (168, 4.0), (252, 30.0)]:
@@ -35,7 +36,7 @@ def gil_run(goal: float | None = None) -> dict:
 
 
 def test_verdict_has_the_schema_shape_and_survives_json() -> None:
-    v = gil_run(goal=1000)
+    v = gil_run(goal=1000).to_json_dict()
     assert verdict_problems(v) == []
     assert json.loads(json.dumps(v)) == v
     assert v["target"] == {"url": "http://127.0.0.1:8000/", "pid": PID}
@@ -44,7 +45,7 @@ def test_verdict_has_the_schema_shape_and_survives_json() -> None:
 
 
 def test_the_shape_checker_catches_a_broken_verdict() -> None:
-    v = gil_run()
+    v = gil_run().to_json_dict()
     v["bottleneck"]["resource"] = "gil"
     v["capacity"]["slo"] = {"p99_ms": "500"}
     del v["steps"][0]["p99_ms"]
@@ -55,7 +56,7 @@ def test_the_shape_checker_catches_a_broken_verdict() -> None:
 
 
 def test_gil_run_verdict() -> None:
-    v = gil_run(goal=1000)
+    v = gil_run(goal=1000).to_json_dict()
     cap, neck = v["capacity"], v["bottleneck"]
     assert cap["max_sustainable_rps"] == 252 and cap["confirmed"] and not cap["lower_bound"]
     assert cap["p99_ms_at_max"] == 28 and cap["slo"] == {"p99_ms": 500.0, "error_rate": 0.01}
@@ -77,7 +78,8 @@ def test_magic_number_without_an_outcome_is_the_best_sustained_step() -> None:
     b.step(100, p99=5)
     b.step(150, p99=8, errors={"http_5xx": 1})  # 0.66 % errors: still within the 1 % SLO
     b.step(225, p99=700)
-    v = build_verdict(b.header, b.frames)
+    verdict = build_verdict(b.header, b.frames)
+    v = verdict.to_json_dict()
     cap = v["capacity"]
     assert cap["max_sustainable_rps"] == 150 and not cap["confirmed"] and cap["ramp_end_reason"] == "p99"
     assert cap["error_rate_at_max"] == round(1 / 151, 4)
@@ -98,14 +100,14 @@ def test_overload_shed_and_collapse() -> None:
     shed.step(200, p50=3, p99=8)
     shed.step(300, achieved=200, p50=3, p99=12, errors={"http_5xx": 100})
     shed.outcome(200, p99=8, reason="errors")
-    assert build_verdict(shed.header, shed.frames)["overload"]["behaviour"] == "shed"
+    assert build_verdict(shed.header, shed.frames).to_json_dict()["overload"]["behaviour"] == "shed"
 
     collapse = TimelineBuilder(header())
     collapse.step(100, p50=2, p99=5)
     collapse.step(200, p50=3, p99=8)
     collapse.step(300, achieved=60, p50=2500, p99=5000, errors={"timeout": 80})
     collapse.outcome(200, p99=8, reason="p99")
-    over = build_verdict(collapse.header, collapse.frames)["overload"]
+    over = build_verdict(collapse.header, collapse.frames).to_json_dict()["overload"]
     assert over["behaviour"] == "collapse" and over["goodput_past_knee"][0]["achieved_rps"] == 60
     assert "goodput fell to 60 req/s (30 % of the peak 200)" in over["evidence"]
 
@@ -116,11 +118,12 @@ def test_driver_limited_outcome_makes_the_driver_the_bottleneck_and_a_lower_boun
     b.step(1500, achieved=1300, node=node(busy=45, ncpu=4), driver=driver(cpu=99), target=proc(cpu=70),
            driver_cpu=99, late=200, sustained=False, reason="driver")
     b.outcome(1000, p99=5, reason="driver", driver_limited=True)
-    v = build_verdict(b.header, b.frames, goal_rps=500)
+    verdict = build_verdict(b.header, b.frames, goal_rps=500)
+    v = verdict.to_json_dict()
     assert v["bottleneck"]["resource"] == "load-driver" and v["bottleneck"]["scope"] == "driver pid 99"
     assert v["capacity"]["driver_limited"] and v["capacity"]["lower_bound"]
     assert v["plan"]["goal_met"] and "upper bound on machines" in v["plan"]["note"]
-    assert "lower bound" in summary_text(v)
+    assert "lower bound" in summary_text(verdict)
 
 
 def test_nothing_saturated_within_the_cap_is_none_and_a_lower_bound() -> None:
@@ -128,7 +131,8 @@ def test_nothing_saturated_within_the_cap_is_none_and_a_lower_bound() -> None:
     for rate in (100, 150, 225):
         b.step(rate, node=node(busy=10), target=proc(cpu=10))
     b.outcome(225, p99=5, reason="max-rps")
-    v = build_verdict(b.header, b.frames)
+    verdict = build_verdict(b.header, b.frames)
+    v = verdict.to_json_dict()
     assert v["bottleneck"]["resource"] == "none" and v["capacity"]["lower_bound"]
     assert "ended (max-rps) before the target showed a limit" in v["bottleneck"]["evidence"][0]
     assert verdict_problems(v) == []
@@ -139,7 +143,8 @@ def test_only_warnings_name_a_bottleneck_when_the_ramp_hit_a_limit() -> None:
     b.step(100, node=node(busy=50, ncpu=4))
     b.step(150, p99=800, node=node(busy=82, ncpu=4, psi=3, runq=3))
     b.step(120, p99=600, node=node(busy=80, ncpu=4, psi=3, runq=3), phase="searching")
-    v = build_verdict(b.header, b.frames)
+    verdict = build_verdict(b.header, b.frames)
+    v = verdict.to_json_dict()
     assert v["bottleneck"]["resource"] == "cpu" and v["bottleneck"]["confidence"] <= 0.5
 
 
@@ -147,23 +152,25 @@ def test_exiting_target_verdict() -> None:
     b = TimelineBuilder(header())
     b.step(100, target=proc(cpu=20), node=node())
     b.step(150, achieved=0, errors={"refused": 150}, target=proc(alive=False), node=node(),
-           events=["target pid 4242 exited"])
+           events=[exit_event("target pid 4242 exited")])
     b.outcome(100, p99=5, reason="errors")
-    v = build_verdict(b.header, b.frames)
+    verdict = build_verdict(b.header, b.frames)
+    v = verdict.to_json_dict()
     assert v["target_exit"]["t"] == 6 and v["bottleneck"]["resource"] != "target-exit"
     assert v["findings"][0]["resource"] == "target-exit"
     assert verdict_problems(v) == []
-    assert "Target exit: target pid 4242 exited at t=6 s" in summary_text(v)
+    assert "Target exit: target pid 4242 exited at t=6 s" in summary_text(verdict)
 
 
 def test_empty_and_hollow_timelines_give_a_valid_verdict() -> None:
     for frames in ([], TimelineBuilder(header()).ticks(40).frames):
-        v = build_verdict(header(), frames, goal_rps=100)
+        verdict = build_verdict(header(), frames, goal_rps=100)
+        v = verdict.to_json_dict()
         assert verdict_problems(v) == []
         assert v["bottleneck"]["resource"] == "none" and v["capacity"]["max_sustainable_rps"] is None
         assert v["plan"]["machines"] is None
-        assert "Magic number: none measured" in summary_text(v)
-    assert build_verdict(header(), [])["bottleneck"]["confidence"] == 0.0
+        assert "Magic number: none measured" in summary_text(verdict)
+    assert build_verdict(header(), []).bottleneck.confidence == 0.0
 
 
 def test_summary_reads_well() -> None:

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bottlenecktop.compare import compare_sessions, compare_table, cpu_ms_per_request, interpolate
-from bottlenecktop.recording import read_recording
+from bottlenecktop.compare import compare_rows, compare_sessions, compare_table, cpu_ms_per_request, interpolate
+from bottlenecktop.recording import read_recording, session_from_recording
+from bottlenecktop.tui.compare import differences
+from bottlenecktop.verdict_types import Verdict
 from tests.support.recording_synth import ramp_frames, verdict_for, write_recording
 
 
@@ -47,7 +49,7 @@ def test_the_table_names_both_and_each_difference(pair: tuple[Path, Path]) -> No
     table = compare_table(compare_sessions(*(read_recording(p) for p in pair)))
     first = table.splitlines()[0]
     assert "one-worker" in first and "two-workers" in first
-    for words in ("magic number", "101.2", "227.8", "p99 at 101 req/s", "CPU per request", "4.01 ms", "2.01 ms",
+    for words in ("magic number", "101.2", "227.8", "p99 at 101 req/s", "CPU per request", "4.00 ms", "2.00 ms",
                   "bottleneck", "lock", "cpu-thread", "changed", "render_fast (app.py:90)"):
         assert words in table, words
 
@@ -78,4 +80,22 @@ def test_interpolation_and_cpu_per_request() -> None:
     assert interpolate(curve, 150.0) == 20.0
     assert interpolate(curve, 100.0) == 10.0
     assert interpolate(curve, 250.0) is None
-    assert cpu_ms_per_request([]) is None
+    assert cpu_ms_per_request(Verdict()) is None
+
+
+def test_headless_and_screen_compares_of_killed_runs_name_the_same_bottleneck(tmp_path: Path) -> None:
+    """Runs killed before their verdict was written (no verdict record): both compares build it from the frames."""
+    paths = []
+    for name, capacity in (("killed-a", 150.0), ("killed-b", 300.0)):
+        frames = ramp_frames(capacity, cpu_ms_per_req=99.0 / capacity * 10, step_s=6)[:-1]  # no outcome either
+        paths.append(write_recording(tmp_path / f"{name}.jsonl.gz", frames))
+    a, b = (read_recording(p) for p in paths)
+    assert a.verdict is None and b.verdict is None
+    headless = {row[0]: row for row in compare_rows(compare_sessions(a, b))}
+    screen = {row[0]: row for row in differences(session_from_recording(a), session_from_recording(b))}
+    assert headless["bottleneck"] == screen["bottleneck"] == ("bottleneck", "cpu-thread", "cpu-thread", "same")
+    assert headless["  scope"] == screen["  scope"]
+    assert headless["magic number (req/s)"] == screen["magic number (req/s)"]
+    assert headless["magic number (req/s)"][1:3] == ("101.2", "227.8")
+    line = next(ln for ln in compare_table(compare_sessions(a, b)).splitlines() if ln.startswith("bottleneck"))
+    assert line.split() == ["bottleneck", "cpu-thread", "cpu-thread", "same"]

@@ -10,6 +10,7 @@ import msgspec
 import pytest
 from hdrh.histogram import HdrHistogram
 
+from bottlenecktop.analysis.knee import steps_of
 from bottlenecktop.recording import (
     SUFFIX,
     RecordingError,
@@ -18,7 +19,8 @@ from bottlenecktop.recording import (
     read_recording,
     session_from_recording,
 )
-from bottlenecktop.session import Frame, Session
+from bottlenecktop.session import Event, Frame, Session
+from bottlenecktop.verdict_types import Bottleneck, Verdict
 from tests.support.recording_synth import header, ramp_frames, verdict_for, write_recording
 
 
@@ -35,7 +37,7 @@ def test_frames_header_and_verdict_come_back(tmp_path: Path) -> None:
     session = session_from_recording(rec)
     assert isinstance(session, Session)
     assert session.snapshot() == frames
-    assert session.steps() == [f.step for f in frames if f.step is not None]
+    assert steps_of(session.snapshot()) == [f.step for f in frames if f.step is not None]
     assert session.verdict == verdict
 
 
@@ -70,7 +72,7 @@ def test_second_hists_true_keeps_them_in_the_frames(tmp_path: Path) -> None:
 
 
 def test_floats_are_kept_to_six_significant_digits(tmp_path: Path) -> None:
-    frame = Frame(t=3599.123456789, events=["x"])
+    frame = Frame(t=3599.123456789, events=[Event(kind="node", text="x")])
     frame2 = Frame(t=0.000123456789)
     path = tmp_path / "r.jsonl.gz"
     with RecordingWriter(path, header()) as w:
@@ -168,7 +170,7 @@ def test_a_verdict_that_cannot_be_encoded_is_said_and_the_rest_kept(tmp_path: Pa
     path = tmp_path / "v.jsonl.gz"
     with RecordingWriter(path, header()) as w:
         w.append(Frame(t=1.0))
-        w.write_verdict({"bad": object()})
+        w.write_verdict(Verdict(bottleneck=Bottleneck(evidence=[object()])))  # type: ignore[list-item]
         w.append(Frame(t=2.0))
     assert w.error is not None and "verdict" in w.error
     assert [f.t for f in read_recording(path).frames] == [1.0, 2.0]

@@ -7,7 +7,7 @@ import threading
 from textual.widgets import Static
 
 from bottlenecktop.probes.samples import StackWindow
-from bottlenecktop.session import Frame, Session
+from bottlenecktop.session import Event, Frame, Session
 from bottlenecktop.tui.app import BottleneckApp
 from bottlenecktop.tui.compare import differences
 from bottlenecktop.tui.screens.help import HelpScreen
@@ -36,7 +36,7 @@ async def test_run_keys_send_commands() -> None:
         await pilot.pause()
         assert ctl.sent == [("pause", None), ("resume", None), ("hold", None), ("raise", None),
                             ("lower", None), ("mark", "mark 1"), ("mark", "mark 2"), ("stop", None)]
-        assert app.holding and app.stopped and not app.paused
+        assert not app.paused
         await pilot.press("q")
         await pilot.pause()
     assert ctl.sent[-1] == ("stop", None)
@@ -62,7 +62,8 @@ async def test_panels_toggle_and_help_opens_and_closes() -> None:
 
 async def test_replay_keys_move_the_cursor_and_run_keys_do_nothing() -> None:
     session = synthetic_session(40, finished=True)
-    app = BottleneckApp(session, mode="replay")
+    ctl = FakeController()
+    app = BottleneckApp(session, ctl, mode="replay")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.cursor is not None and app.cursor.t == 39.0
@@ -81,7 +82,7 @@ async def test_replay_keys_move_the_cursor_and_run_keys_do_nothing() -> None:
         assert status is not None and not status.final  # mid-run: the status so far, not the verdict
         assert "t = 24 s of 39 s" in str(app.query_one("#cursor-bar", Static).render())
         await pilot.press("p", "s")
-        assert app.commands_sent == []
+        assert ctl.sent == []
         await pilot.press("end")
         assert app.cursor.at_end
 
@@ -133,9 +134,17 @@ async def test_notices_show_py_spy_permission_and_controller_failure() -> None:
 async def test_live_frames_from_another_thread_redraw_the_screen() -> None:
     session = Session(synthetic_session(1).header)
     app = BottleneckApp(session, FakeController())
+    redraws: list[float] = []
+    redraw = app.redraw
+
+    def counted() -> None:  # the coalescing under test schedules ``self.redraw``: count each call
+        redraws.append(0.0)
+        redraw()
+
+    app.redraw = counted  # type: ignore[method-assign]
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        before = app.redraws
+        before = len(redraws)
 
         def tick() -> None:  # like the engine's tick loop
             for t in range(5):
@@ -146,17 +155,17 @@ async def test_live_frames_from_another_thread_redraw_the_screen() -> None:
         thread.join(5)
         for _ in range(40):  # bounded wait for the coalesced redraw
             await pilot.pause(0.05)
-            if app.redraws > before and app.query_one(VerdictBar).status is not None:
+            if len(redraws) > before and app.query_one(VerdictBar).status is not None:
                 break
-        assert app.redraws > before
-        assert app.redraws - before <= 3  # five frames in a burst: coalesced, not five redraws
+        assert len(redraws) > before
+        assert len(redraws) - before <= 3  # five frames in a burst: coalesced, not five redraws
         status = app.query_one(VerdictBar).status
         assert status is not None and status.phase == "ramping"
 
 
 async def test_a_target_exit_event_is_on_the_bar_not_a_crash() -> None:
     session = synthetic_session(10)
-    session.append(Frame(t=10.0, events=["target pid 4242 exited (signal 9)"]))
+    session.append(Frame(t=10.0, events=[Event(kind="target-exit", text="target pid 4242 exited (signal 9)")]))
     app = BottleneckApp(session, FakeController())
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()

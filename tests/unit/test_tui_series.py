@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bottlenecktop.probes.samples import LoadSecond, NetSample, NodeSample, ProcSample
-from bottlenecktop.session import Frame
+from bottlenecktop.session import Event, Frame
 from bottlenecktop.tui.compare import differences
 from bottlenecktop.tui.cursor import TimeCursor
 from bottlenecktop.tui.series import Series, downsample, net_link_pct, step_starts, window
@@ -73,7 +73,7 @@ def test_a_target_that_exits_shows_on_the_bar() -> None:
     frames = [Frame(t=1.0, target=ProcSample(pid=7)), Frame(t=2.0, target=ProcSample(pid=7, alive=False))]
     status = bar_status(synthetic_header(), frames)
     assert status.severity == "exited" and "pid 7 exited" in status.finding
-    frames = [Frame(t=3.0, events=["target pid 9 exited (code 1)"])]
+    frames = [Frame(t=3.0, events=[Event(kind="target-exit", text="target pid 9 exited (code 1)")])]
     assert "pid 9 exited" in bar_status(synthetic_header(), frames).finding
 
 

@@ -1,6 +1,6 @@
 """Snapshots of the main screen, fed by the synthetic session so they repeat exactly.
 
-Update after an intended change with ``pytest tests/test_tui_snapshots.py --snapshot-update`` and look at the
+Update after an intended change with ``pytest tests/unit/test_tui_snapshots.py --snapshot-update`` and look at the
 report. Nothing on screen reads a clock: frames carry session seconds and no notification is triggered. The
 analysis is pinned to a fixed LiveStatus so that a change in its wording does not move these pictures (the
 analysis has its own tests; the keys tests run the real one).
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bottlenecktop.analysis import verdict as analysis
-from bottlenecktop.analysis.findings import Finding, LiveStatus
+from bottlenecktop.analysis.findings import Finding, LiveStatus, StatusPhase
 from bottlenecktop.session import Frame, Header
 from bottlenecktop.tui.app import BottleneckApp
 from bottlenecktop.tui.synthetic import synthetic_session
@@ -34,7 +34,7 @@ def pinned_status(header: Header, frames: Sequence[Frame], *args: Any, **kwargs:
                           evidence=["thread MainThread of pid 4242 at 97 % of one core for 15 s while the node was "
                                     "58 % busy; 92 % of samples hold the GIL in render_page (app.py:88)"],
                           t_start=last - 15, t_end=last)
-    phase = "observing" if header.mode == "observe" else "ramping"
+    phase: StatusPhase = "observing" if header.mode == "observe" else "ramping"
     return LiveStatus(t=last, phase=phase, leading=leading, magic_rps=379.7 if last >= 29 else None)
 
 

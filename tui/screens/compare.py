@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from bottlenecktop.analysis.knee import curve, steps_of
 from bottlenecktop.session import Session
 from bottlenecktop.tui.compare import differences
 from bottlenecktop.tui.widgets.curve_plot import CurvePlot
@@ -33,4 +34,6 @@ class CompareScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.add_columns("", "A", "B", "B vs A")
         table.add_rows(differences(self.a, self.b))
-        self.query_one(CurvePlot).draw_runs(self.a.steps(), self.b.steps())
+        # One point per offered rate, as the knee is judged (a rate probed twice keeps its last step).
+        a, b = (curve(steps_of(s.snapshot())) for s in (self.a, self.b))
+        self.query_one(CurvePlot).draw_runs(a, b)

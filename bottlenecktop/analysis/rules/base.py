@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from bottlenecktop.analysis.context import Context
 from bottlenecktop.analysis.window import Hit, Span
 from bottlenecktop.session import Frame
+from bottlenecktop.verdict_types import Resource
 
 
 @dataclass(frozen=True)
 class Rule:
-    resource: str
+    resource: Resource
     hit: Callable[[int, Frame, Context], Hit | None]  # judge one frame (index, frame, context)
     describe: Callable[[Span, Context], list[str]]  # evidence sentences for a sustained span
     specific: bool = False  # names a cause inside the target, so it outranks the node-wide view of it

@@ -14,7 +14,7 @@ from bottlenecktop.probes.load.pacer import Pacer
 from bottlenecktop.probes.load.ramp import Ramp, RampSettings, StepPlan, judge
 from bottlenecktop.probes.load.stats import Tally, histogram_of, p99_ms, percentiles
 from bottlenecktop.probes.load.target import build_target
-from bottlenecktop.probes.samples import LoadSecond, StepResult
+from bottlenecktop.probes.samples import LoadPhase, LoadSecond, RampEndReason, StepResult
 
 DOOM_AFTER_S = 0.5  # a step can be cut short on latency or errors once it has been judged this long
 TICK_S = 0.1  # how often the controller looks at commands, timeouts and early failure
@@ -49,7 +49,7 @@ class Worker:
                 max_connections=config.max_connections,
             )
         )
-        self.phase = "ramping"
+        self.phase: LoadPhase = "ramping"
         self.step = 0
         self.started = time.monotonic()
         self.stopping = False
@@ -97,7 +97,7 @@ class Worker:
             asyncio.create_task(self._every_second()),
             asyncio.create_task(self._housekeeping()),
         ]
-        reason = ""
+        reason: RampEndReason = ""
         try:
             plan: StepPlan | None = self.ramp.first()
             while plan is not None:

@@ -1,0 +1,176 @@
+"""The verdict as types, schema bottlenecktop.verdict/1 (DESIGN.md "The verdict file"), and the names it uses.
+
+The analysis builds a ``Verdict``; summary, report, compare, the screen and the recording read its fields. Its
+JSON is the verdict file field for field. Every field has a default, so that a verdict written by an older
+version (or a partial one) still decodes; a field left ``UNSET`` is left out of the JSON (the plan without
+--goal-rps, a cost that was not measured). It lives beside the session, not in analysis, because the session
+holds the final verdict and analysis reads the session: one way, no cycle.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from bottlenecktop.probes.samples import RampEndReason, StepFailure, StepPhase
+
+SCHEMA = "bottlenecktop.verdict/1"
+
+# How a session was run (replay, compare and report read a recording of one of these).
+Mode = Literal["observe", "attach", "ramp", "demo"]
+# The bottleneck vocabulary of DESIGN.md.
+Resource = Literal["cpu", "cpu-thread", "memory", "disk", "network", "accept-queue", "fds", "lock", "downstream",
+                   "load-driver"]
+RESOURCES: tuple[Resource, ...] = get_args(Resource)
+# What a verdict names when nothing is saturated.
+BottleneckResource = Resource | Literal["none"]
+# A finding is about a resource, or the target exiting (told, never named as the bottleneck).
+FindingResource = Resource | Literal["target-exit"]
+Severity = Literal["saturated", "warning"]
+# Why the magic number is what it is: how the ramp ended, or why there is no outcome to say so.
+MagicReason = RampEndReason | Literal["no step sustained", "no steps", "ramp not finished"]
+Overload = Literal["shed", "collapse", "queue"]
+
+
+class VerdictTarget(msgspec.Struct, kw_only=True):
+    url: str | None = None
+    pid: int | None = None
+
+
+class SloLimits(msgspec.Struct, kw_only=True):
+    p99_ms: float = 500.0
+    error_rate: float = 0.01  # 0..1
+
+
+class Capacity(msgspec.Struct, kw_only=True):
+    """The magic number: the highest rate sustained within the SLO, req/s, and what is known about it."""
+
+    max_sustainable_rps: float | None = None
+    p99_ms_at_max: float | None = None
+    error_rate_at_max: float | None = None
+    slo: SloLimits = msgspec.field(default_factory=SloLimits)
+    confirmed: bool = False  # held for the confirmation window
+    driver_limited: bool = False
+    lower_bound: bool = False  # the target may sustain more
+    ramp_end_reason: MagicReason = ""
+
+
+class Bottleneck(msgspec.Struct, kw_only=True):
+    resource: BottleneckResource = "none"
+    scope: str = "node"  # "node", "pid 4242", "pid 4242 thread MainThread", "driver pid 99"
+    confidence: float = 0.0  # 0..1
+    evidence: list[str] = []
+
+
+class FindingRow(msgspec.Struct, kw_only=True):
+    resource: FindingResource
+    severity: Severity
+    evidence: list[str] = []
+    scope: str = ""
+    score: float = 0.0  # 0..1
+    t_start: float | None = None  # session seconds
+    t_end: float | None = None
+
+
+class StepRow(msgspec.Struct, kw_only=True):
+    offered_rps: float | None = None
+    achieved_rps: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    error_rate: float | None = None  # 0..1
+    step: int = 0
+    phase: StepPhase = "ramping"
+    sustained: bool = True
+    reason: StepFailure = ""
+    t_start: float | None = None  # session seconds
+    t_end: float | None = None
+
+
+class Knee(msgspec.Struct, kw_only=True):
+    achieved_rps: float | None = None
+    offered_rps: float | None = None
+    p99_ms: float | None = None
+    step: int = 0
+    t: float | None = None  # session seconds of the knee step's end
+
+
+class GoodputPoint(msgspec.Struct, kw_only=True):
+    offered_rps: float
+    achieved_rps: float
+    p99_ms: float
+    error_rate: float
+
+
+class OverloadBehaviour(msgspec.Struct, kw_only=True):
+    """How the target behaved past the knee."""
+
+    behaviour: Overload
+    peak_goodput_rps: float
+    goodput_past_knee: list[GoodputPoint] = []
+    evidence: str = ""
+
+
+class Cost(msgspec.Struct, kw_only=True):
+    """What one request costs at the knee; each part only when it was measured."""
+
+    at_rps: float = 0.0  # req/s of the step it was measured over
+    step: int = 0
+    cpu_ms: float | UnsetType = UNSET  # CPU ms per request
+    cpu_source: str | UnsetType = UNSET  # "pid 4242" or "node"
+    node_cpu_ms: float | UnsetType = UNSET  # the node's CPU ms per request, the observer's taken out
+    correction: str | UnsetType = UNSET  # what was taken out, said for a person
+    bytes: float | UnsetType = UNSET  # response bytes per request
+    memory_per_in_flight: int | UnsetType = UNSET  # bytes of target memory per request in flight
+
+
+class Plan(msgspec.Struct, kw_only=True):
+    """Machines needed for a goal rate (req/s) with headroom."""
+
+    goal_rps: float
+    headroom: float
+    goal_met: bool
+    per_machine_rps: float | UnsetType = UNSET
+    machines: int | None = None
+    dominant_resource: str | UnsetType = UNSET
+    ceilings_rps: dict[str, float] | UnsetType = UNSET
+    note: str | UnsetType = UNSET
+
+
+class TargetExit(msgspec.Struct, kw_only=True):
+    t: float | None = None  # session seconds
+    evidence: str = ""
+
+
+class Verdict(msgspec.Struct, kw_only=True):
+    """The verdict over a whole timeline: the fields of the verdict file, in its order."""
+
+    schema: str = SCHEMA
+    target: VerdictTarget = msgspec.field(default_factory=VerdictTarget)
+    capacity: Capacity = msgspec.field(default_factory=Capacity)
+    bottleneck: Bottleneck = msgspec.field(default_factory=Bottleneck)
+    findings: list[FindingRow] = []
+    steps: list[StepRow] = []
+    recording: str | None = None
+    knee: Knee | None = None
+    overload: OverloadBehaviour | None = None
+    cost_per_request: Cost | None = None
+    target_exit: TargetExit | None = None
+    mode: Mode = "observe"
+    duration_s: float | None = None
+    window_s: float | None = None
+    plan: Plan | UnsetType = UNSET  # only with --goal-rps
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The verdict file's JSON object (UNSET fields left out)."""
+        out: dict[str, Any] = msgspec.to_builtins(self)
+        return out
+
+
+def verdict_from_json(data: object) -> Verdict | None:
+    """A verdict decoded from its JSON object (a recording's verdict record), or None when it does not fit."""
+    try:
+        return msgspec.convert(data, Verdict)
+    except msgspec.ValidationError:
+        return None
