@@ -83,6 +83,9 @@ class _Writer(Protocol):
 AttachFactory = Callable[[int], tuple[_ProcProbe, _StackProbe | None]]
 
 
+MAX_PEER_PROCS = 3  # local downstream processes sampled per tick
+
+
 class Runner:
     """Drives the probes and the driver at a fixed interval and builds the timeline. Implements Controller."""
 
@@ -104,6 +107,7 @@ class Runner:
         attach: AttachFactory | None = None,
         kernel: KernelProbes = (None, None, None),
         attach_kernel: Callable[[int], KernelProbes] | None = None,
+        peer_probe: Callable[[int], _ProcProbe] | None = None,
     ) -> None:
         self.session = session
         self.t0 = t0
@@ -120,6 +124,8 @@ class Runner:
         self.attach_factory = attach
         self.waits, self.peers, self.cgroup = kernel
         self.attach_kernel = attach_kernel
+        self.peer_probe = peer_probe
+        self._peer_probes: dict[int, _ProcProbe | None] = {}  # pid -> its probe (None: it could not be probed)
         self.outcome: RampOutcome | None = None
         self.stop_reason = ""
         self._stop = threading.Event()
@@ -242,6 +248,7 @@ class Runner:
             waits=waits,
             peers=peers,
             cgroup=cgroup,
+            peer_procs=self._peer_samples(peers, target),
             marks=[self._marks.popleft() for _ in range(len(self._marks))],
             events=events,
         )
@@ -260,6 +267,26 @@ class Runner:
         except Exception as exc:  # a probe's surprise must never end the run
             events += self._unsaid("other", [f"kernel probes failed: {type(exc).__name__}: {exc}"])
         return waits, peers, cgroup
+
+    def _peer_samples(self, peers: PeersSample | None, target: ProcSample | None) -> list[ProcSample]:
+        """The local processes behind the busiest downstream peers (at most MAX_PEER_PROCS), sampled like the
+        target, so that the verdict can say what limits them. A probe is kept per pid across ticks (its rates
+        need the previous sample)."""
+        if self.peer_probe is None or peers is None:
+            return []
+        own = {target.pid} if target is not None else set()
+        pids = list(dict.fromkeys(d.pid for d in peers.downstream if d.pid is not None and d.pid not in own))
+        out = []
+        for pid in pids[:MAX_PEER_PROCS]:
+            if pid not in self._peer_probes:
+                try:
+                    self._peer_probes[pid] = self.peer_probe(pid)
+                except Exception:  # gone, or not ours to read: the verdict names the address alone
+                    self._peer_probes[pid] = None
+            probe = self._peer_probes[pid]
+            if probe is not None:
+                out.append(probe.sample())
+        return out
 
     def _with_python_thread_names(self, sample: ProcSample) -> ProcSample:
         """The kernel knows Python threads only by the process name; py-spy knows what the program called them."""

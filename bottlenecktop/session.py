@@ -87,6 +87,7 @@ class Frame(msgspec.Struct, kw_only=True, omit_defaults=True):
     waits: WaitSample | None = None  # the target's kernel wait states over the sweeps since the last tick
     peers: PeersSample | None = None  # the target's connections: requests outstanding per downstream (tcp_info)
     cgroup: CgroupSample | None = None  # the target's cgroup: quota, throttling, memory limit, pressure
+    peer_procs: list[ProcSample] = []  # the local processes behind the target's downstream peers (peers.downstream)
     marks: list[str] = []  # marks a person set in this tick
     events: list[Event] = []  # things that happened in this tick
 

@@ -52,7 +52,8 @@ def find_findings(header: Header, frames: Sequence[Frame], window_s: float = 5.0
         if span is None:
             continue
         found.append(Finding(resource=rule.resource, severity=SATURATED if saturated else WARNING,
-                             score=_score(span, saturated, rule.specific, window_s), scope=span.scope(),
+                             score=_score(span, saturated, rule.specific, window_s),
+                             scope=rule.scope_of(span, ctx) if rule.scope_of else span.scope(),
                              evidence=rule.describe(span, ctx), t_start=span.t_start, t_end=span.t_end))
     for extra in (events.target_exit(header, frames), events.oom_kills(frames),
                   events.driver_limited(header, frames)):

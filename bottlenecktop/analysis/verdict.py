@@ -28,6 +28,7 @@ from bottlenecktop.verdict_types import (
 __all__ = ["SCHEMA", "WINDOW_S", "build_verdict", "judging_window", "live_status", "step_rows", "verdict_of"]
 
 WINDOW_S = 5.0  # seconds a signal must hold to count
+HORIZON_S = 3600.0  # a rate that exhausts memory sooner than this is not sustainable (--horizon)
 
 
 def _r(x: float | None, digits: int = 1) -> float | None:
@@ -106,7 +107,7 @@ def judging_window(steps: Sequence[StepResult]) -> float:
 
 
 def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None = None,
-                  goal_rps: float | None = None) -> Verdict:
+                  goal_rps: float | None = None, horizon_s: float = HORIZON_S) -> Verdict:
     """The verdict, schema bottlenecktop.verdict/1 (DESIGN.md) plus added fields: knee, cost per request,
     overload behaviour, the capacity plan for ``goal_rps`` (req/s), the target's exit."""
     slo = header.slo

@@ -69,7 +69,7 @@ class LiveRun:
 
         recording = str(self.writer.path) if self.writer is not None and self.writer.error is None else None
         verdict = build_verdict(self.session.header, self.session.snapshot(), recording=recording,
-                                goal_rps=self.config.goal_rps)
+                                goal_rps=self.config.goal_rps, horizon_s=self.config.horizon_s)
         if self.writer is not None:
             self.writer.write_verdict(verdict)
         self.session.set_verdict(verdict)
@@ -256,6 +256,7 @@ def build_live_run(config: RunConfig) -> LiveRun:
             stack_window_s=5.0,
             kernel=_kernel_probes(pid, t0) if pid is not None else (None, None, None),
             attach_kernel=lambda new_pid: _kernel_probes(new_pid, t0),
+            peer_probe=lambda peer_pid: ProcessProbe(peer_pid, top_threads=4),
         )
     except BaseException:
         for thing in reversed(started):

@@ -1,0 +1,99 @@
+"""What the kernel says about the target in one frame: its threads' wait states (Frame.waits), the requests in
+progress on its listening ports and outstanding to each downstream (Frame.peers, tcp_info), its cgroup, and the
+local processes behind its downstream peers (Frame.peer_procs). The rules read these through here, so that a
+missing or failed probe reads as "not known" everywhere in the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bottlenecktop.probes.samples import CgroupSample, PeersSample, ProcSample, WaitSample
+from bottlenecktop.session import Frame
+
+
+@dataclass(frozen=True, slots=True)
+class PeerLoad:
+    """One downstream address and how much of the target's work waits on it in a frame."""
+
+    peer: str  # "127.0.0.1:5432"
+    threads: float  # the target's threads blocked on sockets to it (kernel waits), mean per sweep
+    outstanding: float  # requests sent to it and not answered yet (tcp_info)
+    sockets: int  # connections to it
+    pid: int | None  # the local process listening there
+    process: str  # its name
+
+    @property
+    def waiting(self) -> float:
+        """Calls in flight to the peer: blocked threads (a thread per call) or unanswered requests (an event
+        loop's), whichever the kernel shows more of."""
+        return max(self.threads, self.outstanding)
+
+
+def waits_of(frame: Frame) -> WaitSample | None:
+    """The frame's kernel wait states when they describe its target (swept at least once, no error)."""
+    w = frame.waits
+    if w is None or w.error or w.sweeps <= 0 or w.threads <= 0:
+        return None
+    if frame.target is not None and w.pid and w.pid != frame.target.pid:
+        return None
+    return w
+
+
+def peers_of(frame: Frame) -> PeersSample | None:
+    p = frame.peers
+    return None if p is None or p.error else p
+
+
+def cgroup_of(frame: Frame) -> CgroupSample | None:
+    c = frame.cgroup
+    return None if c is None or c.error else c
+
+
+def has_kernel_view(frame: Frame) -> bool:
+    """The kernel probes saw this frame's target: its verdict on waits overrides the Python stacks'."""
+    return waits_of(frame) is not None or peers_of(frame) is not None
+
+
+def threads_in(w: WaitSample, cls: str) -> float:
+    """Mean number of the target's threads in the kernel wait class ``cls`` per sweep."""
+    return w.threads * w.waits.get(cls, 0.0) / 100
+
+
+def working_threads(w: WaitSample) -> float:
+    """Threads not idle by design (accepting, sleeping, in an epoll over a listener, in "other" waits)."""
+    idle = w.waits.get("idle", 0.0) + w.waits.get("sleep", 0.0) + w.waits.get("other", 0.0)
+    return w.threads * max(0.0, 100 - idle) / 100
+
+
+def in_progress(frame: Frame) -> int | None:
+    """Requests being served on the target's listening ports (tcp_info: received, not yet answered)."""
+    p = peers_of(frame)
+    if p is None or not p.listeners:
+        return None
+    return sum(x.in_progress for x in p.listeners)
+
+
+def downstream_loads(frame: Frame) -> list[PeerLoad]:
+    """Every downstream address of the frame, the most waited on first."""
+    w, p = waits_of(frame), peers_of(frame)
+    by_peer: dict[str, list[float]] = {}
+    if w is not None:
+        for pw in w.peers:
+            if pw.role == "downstream":
+                by_peer.setdefault(pw.peer, [0.0])[0] += pw.threads
+    info: dict[str, tuple[float, int, int | None, str]] = {}
+    if p is not None:
+        for d in p.downstream:
+            info[d.peer] = (float(d.outstanding), d.sockets, d.pid, d.process)
+            by_peer.setdefault(d.peer, [0.0])
+    out = [PeerLoad(peer=k, threads=v[0], outstanding=info.get(k, (0.0, 0, None, ""))[0],
+                    sockets=info.get(k, (0.0, 0, None, ""))[1], pid=info.get(k, (0.0, 0, None, ""))[2],
+                    process=info.get(k, (0.0, 0, None, ""))[3]) for k, v in by_peer.items()]
+    return sorted(out, key=lambda x: (-x.waiting, -x.sockets, x.peer))
+
+
+def peer_proc(frame: Frame, pid: int | None) -> ProcSample | None:
+    """The sample of the local process ``pid`` behind a downstream peer, when the tick loop probed it."""
+    if pid is None:
+        return None
+    return next((s for s in frame.peer_procs if s.pid == pid and s.alive), None)
