@@ -134,11 +134,16 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
         findings = [f for f in findings if f is lead or f.resource != "memory"]
     else:
         lead, confidence = _choose(findings, magic, hit_limit, frames)
-        if lead is None and hit_limit and (behaviour is None or behaviour.behaviour != "shed"):
-            lead = at_knee(header, frames, steps)
-            if lead is not None:
-                findings = [*findings, lead]
-                confidence = round(lead.score, 2)
+        weak = lead is None or lead.severity != SATURATED
+        if weak and hit_limit and (behaviour is None or behaviour.behaviour != "shed"):
+            # No threshold held: rank by what changed across the knee, against the strongest warning.
+            knee_lead = at_knee(header, frames, steps)
+            if knee_lead is not None and (lead is None or knee_lead.score > lead.score):
+                old = next((f for f in findings if f.resource == knee_lead.resource), None)
+                if old is not None:
+                    knee_lead.evidence.extend(old.evidence)
+                findings = [*(f for f in findings if f is not old), knee_lead]
+                lead, confidence = knee_lead, round(knee_lead.score, 2)
     duration = frames[-1].t - frames[0].t + header.interval if frames else 0.0
     if lead is not None and lead.resource != TARGET_EXIT:
         bottleneck = Bottleneck(resource=lead.resource, scope=lead.scope, confidence=confidence,

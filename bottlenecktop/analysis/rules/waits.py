@@ -7,7 +7,7 @@ only say where (the function and line). Recordings without kernel waits fall bac
 
 from __future__ import annotations
 
-from bottlenecktop.analysis.context import Context
+from bottlenecktop.analysis.context import IDLE_WAIT, Context
 from bottlenecktop.analysis.kernel import (
     PeerLoad,
     downstream_loads,
@@ -167,10 +167,8 @@ def _kernel_lock_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
     working = working_threads(w)
     share = clamp(blocked / working) if working >= 1.0 else 0.0
     window = ctx.target_stacks(i)
-    if window is not None:
-        shares = ctx.wait_shares(window)
-        if shares.get("lock", 0.0) < 0.1 and shares.get("select", 0.0) + shares.get("running", 0.0) >= 0.1:
-            return None  # py-spy sees those futex waits as a pool's get, an Event or a join: idle, not contention
+    if window is not None and _idle_pool(window):
+        return None  # py-spy sees those futex waits as a pool's get, an Event or a join: idle, not contention
     if share < WAIT_WARN or not _hardware_idle(i, frame, ctx):
         return None
     pushed = ctx.pressured[i] is True
@@ -181,6 +179,17 @@ def _kernel_lock_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
         values["in_progress"] = float(work)
     return Hit(level, clamp(share), f"pid {w.pid or (frame.target.pid if frame.target else 0)}", values,
                {"where": _where(i, ctx, ("lock",))})
+
+
+def _idle_pool(window: StackWindow) -> bool:
+    """py-spy puts the target's waiting threads in idle waits (Queue.get, Event.wait, an accept loop), hardly
+    any in an acquire: all threads counted, the idle ones too."""
+    total = sum(th.samples for th in window.threads) * 100.0
+    if total <= 0:
+        return False
+    lock = sum(th.samples * th.waits.get("lock", 0.0) for th in window.threads) / total
+    idle = sum(th.samples * th.waits.get(IDLE_WAIT, 0.0) for th in window.threads) / total
+    return lock < 0.1 and idle >= 0.3
 
 
 def downstream_scope(span: Span, ctx: Context) -> str:
