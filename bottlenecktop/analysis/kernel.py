@@ -60,17 +60,23 @@ def threads_in(w: WaitSample, cls: str) -> float:
 
 
 def working_threads(w: WaitSample) -> float:
-    """Threads not idle by design (accepting, sleeping, in an epoll over a listener, in "other" waits)."""
-    idle = w.waits.get("idle", 0.0) + w.waits.get("sleep", 0.0) + w.waits.get("other", 0.0)
-    return w.threads * max(0.0, 100 - idle) / 100
+    """Threads serving a request: running, on a futex, on the disk, asleep (a handler's own wait), or blocked on
+    a downstream. Left out: those idle by design (accepting, in an epoll over a listener, in "other" waits) and
+    those waiting for their client's next request on a keep-alive connection (a socket to a client)."""
+    idle = w.waits.get("idle", 0.0) + w.waits.get("other", 0.0)
+    clients = sum(p.pct for p in w.peers if p.role == "client")
+    return w.threads * max(0.0, 100 - idle - clients) / 100
 
 
 def in_progress(frame: Frame) -> int | None:
-    """Requests being served on the target's listening ports (tcp_info: received, not yet answered)."""
+    """Requests being served by the target: received on its listening ports and not yet answered (tcp_info, a
+    snapshot at the tick's end), or in flight from the load driver, whichever is more (the snapshot misses
+    requests that arrive and leave between two ticks)."""
     p = peers_of(frame)
     if p is None or not p.listeners:
         return None
-    return sum(x.in_progress for x in p.listeners)
+    here = sum(x.in_progress for x in p.listeners)
+    return max(here, frame.load.in_flight) if frame.load is not None else here
 
 
 def downstream_loads(frame: Frame) -> list[PeerLoad]:
