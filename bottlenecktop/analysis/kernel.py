@@ -59,13 +59,15 @@ def threads_in(w: WaitSample, cls: str) -> float:
     return w.threads * w.waits.get(cls, 0.0) / 100
 
 
-def working_threads(w: WaitSample) -> float:
+def working_threads(w: WaitSample, idle_futex: float = 0.0) -> float:
     """Threads serving a request: running, on a futex, on the disk, asleep (a handler's own wait), or blocked on
     a downstream. Left out: those idle by design (accepting, in an epoll over a listener, in "other" waits) and
-    those waiting for their client's next request on a keep-alive connection (a socket to a client)."""
+    those waiting for their client's next request on a keep-alive connection (a socket to a client), and
+    ``idle_futex`` threads on a futex that are a pool waiting for work."""
     idle = w.waits.get("idle", 0.0) + w.waits.get("other", 0.0)
     clients = sum(p.pct for p in w.peers if p.role == "client")
-    return w.threads * max(0.0, 100 - idle - clients) / 100
+    pool = min(idle_futex, threads_in(w, "futex"))
+    return max(0.0, w.threads * max(0.0, 100 - idle - clients) / 100 - pool)
 
 
 def in_progress(frame: Frame) -> int | None:

@@ -90,14 +90,31 @@ def test_a_local_redis_at_a_full_core_is_named_with_its_one_thread() -> None:
     assert neck["scope"] == f"redis-server pid 812 at {REDIS}: its one thread at 99 % of one core"
 
 
-def test_futex_waits_with_many_requests_in_progress_are_contention() -> None:
+def test_futex_waits_that_grow_with_the_requests_in_progress_are_contention() -> None:
     b = TimelineBuilder(header(ncpu=4))
-    parts = dict(node=node(busy=30, ncpu=4), target=proc(cpu=60, threads=[(f"t{k}", 4.0) for k in range(15)]),
-                 waits=waits(threads=16, futex=14, running=1, idle=1), peers=peers([], [(PORT, 64, 40)]))
-    _ramp(b, [100, 150, 225, 340], limit=200, **parts)
+    busy = dict(node=node(busy=30, ncpu=4), target=proc(cpu=60, threads=[(f"t{k}", 4.0) for k in range(15)]))
+    # A pool of 2 threads waits for work at any load; past the knee 12 more queue on the lock behind the holder.
+    b.step(100, p99=20, waits=waits(threads=16, futex=2, running=1, idle=13), peers=peers([], [(PORT, 8, 2)]),
+           **busy)
+    b.step(150, p99=20, waits=waits(threads=16, futex=6, running=1, idle=9), peers=peers([], [(PORT, 16, 6)]),
+           **busy)
+    for rate in (225, 340):
+        b.step(rate, achieved=200, p99=900, waits=waits(threads=16, futex=14, running=1, idle=1),
+               peers=peers([], [(PORT, 64, 40)]), **busy)
+    b.outcome(200, p99=20, reason="p99")
     neck = _check(build_verdict(b.header, b.frames))["bottleneck"]
     assert neck["resource"] == "lock" and neck["scope"] == f"pid {PID}", neck
     assert any("in progress at the listener" in e for e in neck["evidence"]), neck["evidence"]
+
+
+def test_a_pool_on_futex_at_any_load_is_idle_not_a_lock() -> None:
+    # uvicorn's anyio worker threads: 4 on a futex from the first step to the last, whatever the load.
+    b = TimelineBuilder(header(ncpu=2))
+    parts = dict(node=node(busy=30, ncpu=2), target=proc(cpu=35),
+                 waits=waits(threads=5, futex=4, idle=1), peers=peers([], [(PORT, 60, 30)]))
+    _ramp(b, [70, 105, 158, 236], limit=190, **parts)
+    v = _check(build_verdict(b.header, b.frames))
+    assert not any(f["resource"] == "lock" for f in v["findings"]), v["findings"]
 
 
 def test_an_idle_pool_on_futex_with_few_requests_in_progress_is_not_a_lock() -> None:

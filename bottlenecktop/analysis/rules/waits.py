@@ -79,7 +79,7 @@ def _values(i: int, frame: Frame, ctx: Context, share: float) -> dict[str, float
 
 PINNED_PEER = 85.0  # % of one core: a downstream's thread this busy is what limits the downstream
 IDLE_OTHER = 10.0  # % of one core: a downstream's other threads below this leave it one working thread
-LOOP_IDLE_CPU = 50.0  # % of one core: an event loop below this is waiting, not working
+LOOP_IDLE_CPU = 70.0  # % of one core: an event loop below this is waiting, not working
 
 
 def _where(i: int, ctx: Context, classes: tuple[str, ...]) -> str:
@@ -114,7 +114,7 @@ def _kernel_downstream_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
         return None
     top = loads[0]
     w = waits_of(frame)
-    working = working_threads(w) if w is not None else 0.0
+    working = working_threads(w, ctx.futex_floor) if w is not None else 0.0
     thread_share = clamp(top.threads / working) if working >= 0.5 else 0.0
     # An event loop or a proxy: its threads idle in epoll while requests sit at the downstream. Then the time
     # its requests spend in progress is spent outside the process: on that peer (or in a queue in front of it).
@@ -155,7 +155,7 @@ def _kernel_lock_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
     w = waits_of(frame)
     if w is None:
         return None
-    futex = threads_in(w, "futex")
+    futex = threads_in(w, "futex") - ctx.futex_floor  # the pool's idle threads are there at any load
     if futex < 1.0:
         return None
     work = in_progress(frame)
@@ -164,7 +164,7 @@ def _kernel_lock_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
     # No listener seen: every futex wait of a working thread counts (the stacks may still say it is idle).
     queued = futex if work is None else max(0.0, work - busy_elsewhere)
     blocked = min(futex, queued)
-    working = working_threads(w)
+    working = working_threads(w, ctx.futex_floor)
     share = clamp(blocked / working) if working >= 1.0 else 0.0
     window = ctx.target_stacks(i)
     if window is not None and _idle_pool(window):
