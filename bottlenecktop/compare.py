@@ -163,10 +163,10 @@ def compare_rows(cmp: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     c = cmp["cpu_ms_per_request"]
     rows.append(("CPU per request", _num(c["a"], " ms", 2), _num(c["b"], " ms", 2), _change(c["ratio"])))
     va, vb = cmp["verdict"]["a"], cmp["verdict"]["b"]
-    rows.append(("bottleneck", va.get("resource") or "-", vb.get("resource") or "-",
-                 "same" if va.get("resource") == vb.get("resource") else "changed"))
-    if va.get("scope") or vb.get("scope"):
-        rows.append(("  scope", va.get("scope") or "-", vb.get("scope") or "-", ""))
+    same = va["resource"] == vb["resource"]
+    rows.append(("bottleneck", va["resource"], vb["resource"], "same" if same else "changed"))
+    if va["scope"] or vb["scope"]:
+        rows.append(("  scope", va["scope"] or "-", vb["scope"] or "-", ""))
     return rows
 
 

@@ -18,7 +18,7 @@ import psutil
 from bottlenecktop.probes import sockdiag
 from bottlenecktop.probes.samples import DownstreamPeer, ListenerLoad, PeersSample
 from bottlenecktop.probes.sockmap import SocketMap, hostport
-from bottlenecktop.probes.threads import CHILDREN_EVERY_S, children_of
+from bottlenecktop.probes.threads import CHILDREN_ALL_EVERY, CHILDREN_EVERY_S, children_of
 
 TOP_DOWNSTREAM = 12
 TCP_ESTABLISHED = 1
@@ -77,6 +77,7 @@ class PeerProbe:
         self._map = SocketMap()
         self._pids = [pid]
         self._children_at = -1e9
+        self._children_n = 0
         self._mine = local_addresses()
         self._owners: dict[str, tuple[float, tuple[int, str] | None]] = {}  # peer -> (when looked, owner)
 
@@ -96,7 +97,8 @@ class PeerProbe:
             return PeersSample(error=f"target pid {self.pid} exited")
         if self.include_children and now - self._children_at >= CHILDREN_EVERY_S:
             self._children_at = now
-            self._pids = [self.pid, *children_of(self.pid)]
+            self._pids = [self.pid, *children_of(self.pid, self._children_n % CHILDREN_ALL_EVERY == 0)]
+            self._children_n += 1
         m = self._map
         m.refresh(self._pids, with_info=True)
         down: dict[str, list[sockdiag.TcpSocket]] = {}

@@ -1,12 +1,13 @@
 """The kernel wait sampler: what each thread of the target (and its children) waits on, a few sweeps a second.
 
-A sweep reads /proc/PID/task/TID/stat (the scheduler state), and for a thread that is not running its
-``syscall`` (the blocked call and its arguments) and ``wchan``, through files kept open and re-read with
-``os.pread`` (a plain open/read sweep costs several times more). The fds a blocked call waits on are resolved to
-sockets and their peers (probes/sockmap.py): read/recv/send take the fd from the arguments, poll and select
-arrays are read through /proc/PID/mem, epoll sets from /proc/PID/fdinfo/EPFD. The sampler runs on its own
-thread and measures its own CPU: the pause between sweeps stretches so that it stays within ``budget_pct`` of one
-core whatever the thread count. ``take()`` hands the tick loop the aggregate of the sweeps since the last call.
+A sweep reads /proc/PID/task/TID/syscall (the blocked call and its arguments, or "running"), and for a thread
+whose call changed since the last sweep its ``stat`` (the scheduler state: D is disk) and ``wchan``, through
+files kept open and re-read with ``os.pread`` (a plain open/read sweep costs several times more). The fds a
+blocked call waits on are resolved to sockets and their peers (probes/sockmap.py): read/recv/send take the fd
+from the arguments, poll and select arrays are read through /proc/PID/mem, epoll sets from
+/proc/PID/fdinfo/EPFD. The sampler runs on its own thread and measures its own CPU: the pause between sweeps
+stretches so that it stays within ``budget_pct`` of one core whatever the thread count. ``take()`` hands the
+tick loop the aggregate of the sweeps since the last call.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ MAX_HZ = 5.0  # a few sweeps a second are enough over a 1 s tick and a 5 s windo
 MAX_PAUSE_S = 5.0
 MAP_EVERY_S = 1.0  # the fd -> socket map is rebuilt this often (sooner when a thread waits on an unknown fd)
 MAP_SOONEST_S = 0.25
-CHILDREN_EVERY_S = 2.0
+CHILDREN_EVERY_S = 2.0  # main threads' children this often; every thread's children CHILDREN_ALL_EVERY-th time
+CHILDREN_ALL_EVERY = 5
 TOP_THREADS = 8
 TOP_PEERS = 8
 TOP_NAMES = 6
@@ -46,7 +48,7 @@ _BUSY = ("running", "futex", "socket", "disk")  # the classes that rank a thread
 
 
 # (pid, tid, wait class, wchan, syscall name, the sockets waited on, fd set unreadable) of one thread sample
-_Row = tuple[int, int, str, str, str | None, list[Endpoint], bool]
+_Row = tuple[int, int, str, str, str | None, tuple[Endpoint, ...], bool]
 
 
 @dataclass
@@ -58,6 +60,8 @@ class _Handle:
     stat: int = -1
     syscall: int = -1
     wchan: int = -1
+    memo: tuple[bytes, int] | None = None  # (syscall line, socket map generation) of the last row
+    row: _Row | None = None
 
     def close(self) -> None:
         for fd in (self.stat, self.syscall, self.wchan):
@@ -78,12 +82,18 @@ class _ThreadTally:
 
 @dataclass
 class _Window:
-    """What the sweeps since the last take() saw."""
+    """What the sweeps since the last take() saw: each distinct thread sample and how often it was seen (most
+    blocked threads sit in the same call for many sweeps, so the sweep only counts; take() does the sums)."""
 
     t_start: float
     cpu_start: float  # the sampler thread's CPU clock (time.thread_time) at the window's start, seconds
     cpu_end: float = 0.0  # and at its last sweep
     sweeps: int = 0
+    rows: dict[_Row, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Totals:
     samples: int = 0
     unresolved: int = 0
     classes: Counter[str] = field(default_factory=Counter)
@@ -94,23 +104,25 @@ class _Window:
     procs: dict[int, Counter[str]] = field(default_factory=dict)
 
 
-def _read(fd: int, path: str, size: int) -> bytes:
-    """PREAD fd at 0, or open/read PATH when fd < 0; raises OSError when the thread is gone."""
+def _read(fd: int, base: str, name: str, size: int) -> bytes:
+    """PREAD fd at 0, or open/read BASE/NAME when fd < 0; raises OSError when the thread is gone."""
     if fd >= 0:
         return os.pread(fd, size, 0)
-    with open(path, "rb", buffering=0) as f:
+    with open(f"{base}/{name}", "rb", buffering=0) as f:
         return f.read(size)
 
 
-def children_of(pid: int) -> list[int]:
-    """Descendants of PID from /proc/PID/task/*/children (no full process scan)."""
+def children_of(pid: int, all_threads: bool = True) -> list[int]:
+    """Descendants of PID from /proc/PID/task/TID/children (no full process scan). A child is listed under the
+    thread that forked it; with ALL_THREADS False only each process's main thread is read (cheaper: servers
+    fork from their main thread)."""
     out: list[int] = []
     todo = [pid]
     for _ in range(10_000):  # bounded: a process tree is finite, a pid can recur only through reuse
         if not todo:
             break
         p = todo.pop()
-        for tid in procfs.list_tids(p):
+        for tid in procfs.list_tids(p) if all_threads else [p]:
             text = procfs.read_text(f"/proc/{p}/task/{tid}/children") or ""
             kids = [int(k) for k in text.split()]
             out.extend(kids)
@@ -139,6 +151,8 @@ class WaitSampler:
         self._map_at = -1e9
         self._map_stale = False
         self._children_at = -1e9
+        self._children_n = 0
+        self._generation = 0  # counts socket map refreshes: a memoised sample is valid within one
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         self._max_open = max(0, (soft if soft > 0 else 1024) // 4)  # leave most fds to everything else
         self._open = 0
@@ -210,17 +224,45 @@ class WaitSampler:
             return None
         return self._summarise(win, now)
 
+    @staticmethod
+    def _totals(win: _Window) -> _Totals:
+        out = _Totals()
+        for row, n in win.rows.items():
+            pid, tid, cls, wchan, call, socks, unresolved = row
+            out.samples += n
+            out.classes[cls] += n
+            tally = out.threads.get((pid, tid))
+            if tally is None:
+                tally = out.threads[(pid, tid)] = _ThreadTally(pid=pid)
+            tally.samples += n
+            tally.classes[cls] += n
+            out.procs.setdefault(pid, Counter())[cls] += n
+            if call:
+                out.calls[call] += n
+                tally.calls[call] += n
+            if wchan:
+                out.wchans[wchan] += n
+                tally.wchans[wchan] += n
+            if unresolved:
+                out.unresolved += n
+            for e in socks:  # a thread waiting on N sockets waits 1/N on each
+                share = n / len(socks)
+                out.peers[(e.peer, e.role)] = out.peers.get((e.peer, e.role), 0.0) + share
+                tally.peers[e.peer] = tally.peers.get(e.peer, 0.0) + share
+        return out
+
     def _summarise(self, win: _Window, now: float) -> WaitSample:
-        total = max(1, win.samples)
+        tot = self._totals(win)
+        total = max(1, tot.samples)
         span = max(1e-6, now - win.t_start)
 
         def pct(n: float, of: int = total) -> float:
             return round(100.0 * n / max(1, of), 1)
 
-        by_time = sorted(win.peers.items(), key=lambda kv: -kv[1])[:TOP_PEERS]
+        by_time = sorted(tot.peers.items(), key=lambda kv: -kv[1])[:TOP_PEERS]
         peers = [PeerWait(peer=peer, role=role, threads=round(n / win.sweeps, 2), pct=pct(n))  # type: ignore[arg-type]
                  for (peer, role), n in by_time]
-        ranked = sorted(win.threads.items(), key=lambda kv: -sum(kv[1].classes[c] for c in _BUSY))
+        ranked = sorted(tot.threads.items(), key=lambda kv: -sum(kv[1].classes[c] for c in _BUSY))
         top: list[ThreadWait] = []
         for (pid, tid), tally in ranked[:TOP_THREADS]:
             if not sum(tally.classes[c] for c in _BUSY):
@@ -234,8 +276,8 @@ class WaitSampler:
                 peer=max(tally.peers, key=tally.peers.__getitem__) if tally.peers else "",
             ))
         procs: list[ProcessWaits] = []
-        if len(win.procs) > 1:
-            busiest = sorted(win.procs.items(), key=lambda kv: -sum(kv[1][c] for c in _BUSY))
+        if len(tot.procs) > 1:
+            busiest = sorted(tot.procs.items(), key=lambda kv: -sum(kv[1][c] for c in _BUSY))
             for pid, counts in busiest[:TOP_THREADS]:
                 n = sum(counts.values())
                 name = (procfs.read_text(f"/proc/{pid}/comm") or "").strip()
@@ -244,12 +286,12 @@ class WaitSampler:
         cpu_s = win.cpu_end - win.cpu_start
         return WaitSample(
             t_start=round(win.t_start, 3), t_end=round(now, 3), pid=self.pid, sweeps=win.sweeps,
-            threads=round(win.samples / win.sweeps, 1),
-            waits={c: pct(win.classes[c]) for c in KERNEL_WAIT_CLASSES if win.classes[c]},
+            threads=round(tot.samples / win.sweeps, 1),
+            waits={c: pct(tot.classes[c]) for c in KERNEL_WAIT_CLASSES if tot.classes[c]},
             peers=peers,
-            syscalls={k: pct(v) for k, v in win.calls.most_common(TOP_NAMES)},
-            wchans={k: pct(v) for k, v in win.wchans.most_common(TOP_NAMES)},
-            top_threads=top, processes=procs, unresolved_pct=pct(win.unresolved),
+            syscalls={k: pct(v) for k, v in tot.calls.most_common(TOP_NAMES)},
+            wchans={k: pct(v) for k, v in tot.wchans.most_common(TOP_NAMES)},
+            top_threads=top, processes=procs, unresolved_pct=pct(tot.unresolved),
             sweep_hz=round(win.sweeps / span, 2), cost_pct=round(100.0 * max(0.0, cpu_s) / span, 3),
             error=self.error,
         )
@@ -273,11 +315,13 @@ class WaitSampler:
             return False
         if self.include_children and mono - self._children_at >= CHILDREN_EVERY_S:
             self._children_at = mono
-            self._pids = [self.pid, *children_of(self.pid)]
+            self._pids = [self.pid, *children_of(self.pid, self._children_n % CHILDREN_ALL_EVERY == 0)]
+            self._children_n += 1
         if mono - self._map_at >= MAP_EVERY_S or (self._map_stale and mono - self._map_at >= MAP_SOONEST_S):
             self._map_at, self._map_stale = mono, False
             self._map.refresh(self._pids)
             self._epoll.clear()
+            self._generation += 1
         seen: set[tuple[int, int]] = set()
         rows: list[_Row] = []
         for pid in self._pids:
@@ -295,33 +339,11 @@ class WaitSampler:
         with self._lock:
             win = self._window
             win.sweeps += 1
+            counts = win.rows
             for row in rows:
-                self._add(win, row)
+                counts[row] = counts.get(row, 0) + 1
             win.cpu_end = cpu_end
         return True
-
-    def _add(self, win: _Window, row: _Row) -> None:
-        pid, tid, cls, wchan, call, socks, unresolved = row
-        win.samples += 1
-        win.classes[cls] += 1
-        tally = win.threads.get((pid, tid))
-        if tally is None:
-            tally = win.threads[(pid, tid)] = _ThreadTally(pid=pid)
-        tally.samples += 1
-        tally.classes[cls] += 1
-        win.procs.setdefault(pid, Counter())[cls] += 1
-        if call:
-            win.calls[call] += 1
-            tally.calls[call] += 1
-        if wchan:
-            win.wchans[wchan] += 1
-            tally.wchans[wchan] += 1
-        if unresolved:
-            win.unresolved += 1
-        for e in socks:  # a thread waiting on N sockets waits 1/N on each
-            share = 1.0 / len(socks)
-            win.peers[(e.peer, e.role)] = win.peers.get((e.peer, e.role), 0.0) + share
-            tally.peers[e.peer] = tally.peers.get(e.peer, 0.0) + share
 
     def _read_thread(self, key: tuple[int, int]) -> _Row | None:
         """One thread's sample; None when it ended."""
@@ -329,24 +351,36 @@ class WaitSampler:
         h = self._handles.get(key) or self._open_handle(key)
         base = f"/proc/{pid}/task/{tid}"
         try:
-            state = stat_state(_read(h.stat, f"{base}/stat", 64))
-            if state == "R":
-                return pid, tid, "running", "", None, [], False
-            raw_call = _read(h.syscall, f"{base}/syscall", 256)
-            wchan = _read(h.wchan, f"{base}/wchan", 64).decode(errors="replace").strip()
+            # syscall first: it says "running" for a running or runnable thread, and a blocked thread whose line
+            # is the same as at the last sweep (same call, same arguments) waits the same way: no more reads.
+            # The memo lasts one socket-map generation (about a second), so the state is re-read that often.
+            raw_call = _read(h.syscall, base, "syscall", 256)
+            if raw_call.startswith(b"running"):
+                return pid, tid, "running", "", None, (), False
+            memo = (raw_call, self._generation)
+            if h.memo == memo and h.row is not None:
+                return h.row
+            state = stat_state(_read(h.stat, base, "stat", 64))
+            raw_wchan = _read(h.wchan, base, "wchan", 64)
         except OSError:  # the thread ended
             self._drop(key)
             return None
+        row = self._row(pid, tid, state, raw_call, raw_wchan)
+        h.memo, h.row = memo, row
+        return row
+
+    def _row(self, pid: int, tid: int, state: str, raw_call: bytes, raw_wchan: bytes) -> _Row:
+        wchan = raw_wchan.decode(errors="replace").strip()
         wchan = "" if wchan == "0" else wchan.split(".", 1)[0]  # drop compiler suffixes: ".constprop.0", ".isra.0"
         parsed = parse_syscall(raw_call)
         if parsed is None:  # it woke up between the two reads
-            return pid, tid, "running", "", None, [], False
+            return pid, tid, "running", "", None, (), False
         nr, args = parsed
         call = self._names.get(nr, "") if nr >= 0 else ""
         endpoints = self._endpoints(pid, call, args) if call else None
         cls, socks = classify(state, wchan, call, endpoints)
         unresolved = endpoints is None and syscalls.FD_KIND.get(call, "") in ("poll", "select", "epoll")
-        return pid, tid, cls, wchan, call or (f"syscall {nr}" if nr >= 0 else ""), socks, unresolved
+        return pid, tid, cls, wchan, call or (f"syscall {nr}" if nr >= 0 else ""), tuple(socks), unresolved
 
     def _open_handle(self, key: tuple[int, int]) -> _Handle:
         pid, tid = key

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
+from bottlenecktop.analysis.knee import steps_of
 from bottlenecktop.session import Frame
 
 
@@ -55,7 +56,7 @@ class TimeCursor:
 
     def jump_step(self, forward: bool = True) -> bool:
         """To the end of the next (or previous) finished ramp step."""
-        return self._jump([f.step.t_end for f in self.frames if f.step is not None], forward)
+        return self._jump([s.t_end for s in steps_of(self.frames)], forward)
 
     def jump_mark(self, forward: bool = True) -> bool:
         """To the next (or previous) mark a person set."""
@@ -71,7 +72,7 @@ class TimeCursor:
 
     def jump_knee(self, knee_rps: float | None = None) -> bool:
         """To the end of the last sustained step (the knee), or of the step nearest ``knee_rps`` when given."""
-        steps = [f.step for f in self.frames if f.step is not None]
+        steps = steps_of(self.frames)
         if not steps:
             return False
         if knee_rps is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bottlenecktop.analysis.findings import SATURATED, TARGET_EXIT, WARNING, Finding
+from bottlenecktop.analysis.knee import steps_of
 from bottlenecktop.session import Frame, Header
 
 
@@ -39,7 +40,7 @@ def oom_kills(frames: Sequence[Frame]) -> Finding | None:
 def driver_limited(header: Header, frames: Sequence[Frame]) -> Finding | None:
     """The driver's own judgement at the end of the ramp (or on steps) that it was the limit."""
     outcome = next((f.outcome for f in reversed(frames) if f.outcome is not None), None)
-    steps = [f.step for f in frames if f.step is not None and f.step.reason == "driver"]
+    steps = [s for s in steps_of(frames) if s.reason == "driver"]
     if not steps and (outcome is None or not outcome.driver_limited):
         return None
     evidence = []

@@ -42,7 +42,7 @@ def _driver_starved(frames: Sequence[Frame], findings: list[Finding]) -> Finding
     busy, it waited for a CPU like everyone else: the strongest saturated finding about the target (or the node)
     leads instead, told that the magic number is a lower bound."""
     busy = any(f.resource == "cpu" for f in findings)
-    failed = [f.step for f in frames if f.step is not None and f.step.reason == "driver"]
+    failed = [s for s in steps_of(frames) if s.reason == "driver"]
     if not busy or not failed or max(s.driver_cpu_pct for s in failed) >= DRIVER_CPU_WARN:
         return None
     lead = next((f for f in findings if f.severity == SATURATED and f.resource != "load-driver"), None)
@@ -214,7 +214,7 @@ def live_status(header: Header, frames: Sequence[Frame], window_s: float = WINDO
     if outcome is not None:
         magic, lower = outcome.max_sustainable_rps, outcome.driver_limited
     else:
-        good = [f.step.achieved_rps for f in frames if f.step is not None and within_slo(f.step, header.slo)]
+        good = [s.achieved_rps for s in steps_of(frames) if within_slo(s, header.slo)]
         magic, lower = (max(good) if good else None), False
     ranked = [f for f in findings if f.resource != TARGET_EXIT] or findings
     leading = ranked[0] if ranked else None

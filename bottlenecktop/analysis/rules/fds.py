@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bottlenecktop.analysis.context import Context
+from bottlenecktop.analysis.knee import steps_of
 from bottlenecktop.analysis.rules.base import Rule, during
 from bottlenecktop.analysis.window import Hit, Span
 from bottlenecktop.session import Frame
@@ -48,7 +49,7 @@ def _early(t_error: float, ctx: Context) -> list[str]:
     """How many requests it took to run out: a leak ends a run after a count of requests, whatever the rate."""
     served = sum(f.load.ok for f in ctx.frames if f.load is not None and f.t < t_error)
     limit = next((f.target.fd_limit for f in ctx.frames if f.target is not None and f.target.fd_limit), 0)
-    steps = [f.step for f in ctx.frames if f.step is not None]
+    steps = steps_of(ctx.frames)
     if any(s.sustained and s.t_end <= t_error for s in steps):
         return [f"the descriptors ran out after about {served} requests: if they are never closed (a leak) the "
                 "target fails after a count of requests at any rate, so the magic number says when the ramp got "
