@@ -1,5 +1,6 @@
 """What the analysis costs: live_status (called every tick) and build_verdict (once, at the end) on a
-realistic 600-frame timeline (10 minutes at 1 Hz, every probe on, a stack window every 3 s).
+realistic 600-frame timeline (10 minutes at 1 Hz, every probe on, a stack window every 3 s; kernel waits with
+a downstream peer, tcp_info peers and the cgroup in every frame).
 
 Run: python benchmarks/analysis_cost.py   (budget: live_status well under 1 ms)
 """
@@ -11,7 +12,18 @@ from collections.abc import Callable
 
 from bottlenecktop.analysis.verdict import build_verdict, live_status
 from bottlenecktop.probes.samples import NetSample, TcpSample
-from tests.support.timeline_builder import TimelineBuilder, disk, driver, header, node, proc, stacks
+from tests.support.timeline_builder import (
+    TimelineBuilder,
+    cgroup,
+    disk,
+    driver,
+    header,
+    node,
+    peers,
+    proc,
+    stacks,
+    waits,
+)
 
 FRAMES = 600
 
@@ -30,7 +42,13 @@ def timeline(nthreads: int = 32) -> TimelineBuilder:
                          nets={"eth0": NetSample(tx_bps=rate * 1e4, speed_mbps=10000), "lo": NetSample()},
                          tcp=TcpSample(out_segs=rate * 10, accept_queue=1, accept_backlog=128)),
                target=proc(cpu=busy * 6, threads=[(f"t{k}", busy / 2) for k in range(16)]), driver=driver(cpu=30),
-               self_proc=proc(pid=99, cpu=3))
+               self_proc=proc(pid=99, cpu=3),
+               waits=waits(threads=nthreads, socket=nthreads * 0.5, futex=nthreads * 0.2, running=nthreads * 0.2,
+                           idle=nthreads * 0.1, peers=[("127.0.0.1:5432", "downstream", nthreads * 0.4),
+                                                       ("clients of :8000", "client", nthreads * 0.1)]),
+               peers=peers([("127.0.0.1:5432", 16, 4), ("127.0.0.1:6379", 8, 1)], [(8000, 64, 20)],
+                           owners={"127.0.0.1:5432": (812, "postgres")}),
+               cgroup=cgroup("/app", quota=None, usage=busy / 20, throttled=0.0))
         rate *= 1.02
     return b
 
