@@ -125,13 +125,12 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
     lasts = sustainable_for(leak, rate) if leak is not None else None
     unsustainable = leak_finding(leak, rate, horizon_s) if leak is not None else None
     if unsustainable is not None:  # memory gone within the horizon at the magic number: nothing else matters first
-        findings = [unsustainable, *(f for f in findings if f.resource != "memory"),
-                    *(f for f in findings if f.resource == "memory")]
-        lead, confidence = unsustainable, 0.9
-        for f in findings[1:]:
+        for f in findings:
             if f.resource == "memory":
-                lead.evidence.extend(e for e in f.evidence if e not in lead.evidence)
-        findings = [f for f in findings if f is lead or f.resource != "memory"]
+                unsustainable.evidence.extend(e for e in f.evidence if e not in unsustainable.evidence)
+        findings = [unsustainable, *(f for f in findings if f.resource != "memory")]
+        lead: Finding | None = unsustainable
+        confidence = 0.9
     else:
         lead, confidence = _choose(findings, magic, hit_limit, frames)
         weak = lead is None or lead.severity != SATURATED

@@ -3,6 +3,8 @@ comes from the kernel whatever the Python stacks call it; scopes name the other 
 
 from __future__ import annotations
 
+from typing import Any
+
 from bottlenecktop.analysis.verdict import build_verdict
 from bottlenecktop.verdict_types import Verdict
 from tests.support.timeline_builder import (
@@ -25,13 +27,13 @@ REDIS = "127.0.0.1:6379"
 PORT = 8000
 
 
-def _ramp(b: TimelineBuilder, rates: list[float], limit: float, p99_past: float = 900.0, **parts: object) -> None:
+def _ramp(b: TimelineBuilder, rates: list[float], limit: float, p99_past: float = 900.0, **parts: Any) -> None:
     """Steps at ``rates``; those above ``limit`` achieve only ``limit`` with a p99 past the SLO."""
     for rate in rates:
         if rate <= limit:
-            b.step(rate, p99=20, **parts)  # type: ignore[arg-type]
+            b.step(rate, p99=20, **parts)
         else:
-            b.step(rate, achieved=limit, p99=p99_past, **parts)  # type: ignore[arg-type]
+            b.step(rate, achieved=limit, p99=p99_past, **parts)
     b.outcome(limit, p99=20, reason="p99")
 
 
@@ -45,7 +47,7 @@ def test_threads_blocked_on_a_postgres_socket_are_downstream_even_where_python_s
     # psycopg's Connection.wait: py-spy's line regex calls it a lock; the kernel says a poll on a socket to PG.
     spy = stacks([(f"w{k}", 50, {"lock": 95.0}, "Connection.wait (psycopg/connection.py:495)") for k in range(16)])
     b = TimelineBuilder(header(ncpu=2))
-    parts = dict(node=node(busy=25, ncpu=2), target=proc(cpu=25),
+    parts: dict[str, Any] = dict(node=node(busy=25, ncpu=2), target=proc(cpu=25),
                  waits=waits(threads=21, socket=16, futex=4, idle=1, peers=[(PG, "downstream", 16.0)]),
                  peers=peers([(PG, 16, 2)], [(PORT, 100, 40)], owners={PG: (812, "postgres")}), stacks=spy)
     _ramp(b, [70, 105, 158, 236], limit=200, **parts)
@@ -68,7 +70,7 @@ def test_without_kernel_waits_the_stack_classes_still_decide() -> None:
 
 def test_an_event_loop_idle_in_epoll_waits_on_requests_outstanding_downstream() -> None:
     b = TimelineBuilder(header(ncpu=2))
-    parts = dict(node=node(busy=20, ncpu=2), target=proc(cpu=15, threads=[("python3", 15.0)]),
+    parts: dict[str, Any] = dict(node=node(busy=20, ncpu=2), target=proc(cpu=15, threads=[("python3", 15.0)]),
                  waits=waits(threads=2, idle=2), peers=peers([("127.0.0.1:9100", 8, 8)], [(PORT, 60, 30)]))
     _ramp(b, [70, 105, 158, 236], limit=200, **parts)
     neck = _check(build_verdict(b.header, b.frames))["bottleneck"]
@@ -80,7 +82,7 @@ def test_an_event_loop_idle_in_epoll_waits_on_requests_outstanding_downstream() 
 def test_a_local_redis_at_a_full_core_is_named_with_its_one_thread() -> None:
     b = TimelineBuilder(header(ncpu=2))
     redis = proc(pid=812, cpu=99, threads=[("redis-server", 99.0), ("bio_close_file", 0.0)], name="redis-server")
-    parts = dict(node=node(busy=70, ncpu=2), target=proc(cpu=40),
+    parts: dict[str, Any] = dict(node=node(busy=70, ncpu=2), target=proc(cpu=40),
                  waits=waits(threads=9, socket=8, running=1, peers=[(REDIS, "downstream", 8.0)]),
                  peers=peers([(REDIS, 8, 3)], [(PORT, 40, 20)], owners={REDIS: (812, "redis-server")}),
                  peer_procs=[redis])
@@ -92,7 +94,8 @@ def test_a_local_redis_at_a_full_core_is_named_with_its_one_thread() -> None:
 
 def test_futex_waits_that_grow_with_the_requests_in_progress_are_contention() -> None:
     b = TimelineBuilder(header(ncpu=4))
-    busy = dict(node=node(busy=30, ncpu=4), target=proc(cpu=60, threads=[(f"t{k}", 4.0) for k in range(15)]))
+    busy: dict[str, Any] = dict(node=node(busy=30, ncpu=4),
+                                target=proc(cpu=60, threads=[(f"t{k}", 4.0) for k in range(15)]))
     # A pool of 2 threads waits for work at any load; past the knee 12 more queue on the lock behind the holder.
     b.step(100, p99=20, waits=waits(threads=16, futex=2, running=1, idle=13), peers=peers([], [(PORT, 8, 2)]),
            **busy)
@@ -110,7 +113,7 @@ def test_futex_waits_that_grow_with_the_requests_in_progress_are_contention() ->
 def test_a_pool_on_futex_at_any_load_is_idle_not_a_lock() -> None:
     # uvicorn's anyio worker threads: 4 on a futex from the first step to the last, whatever the load.
     b = TimelineBuilder(header(ncpu=2))
-    parts = dict(node=node(busy=30, ncpu=2), target=proc(cpu=35),
+    parts: dict[str, Any] = dict(node=node(busy=30, ncpu=2), target=proc(cpu=35),
                  waits=waits(threads=5, futex=4, idle=1), peers=peers([], [(PORT, 60, 30)]))
     _ramp(b, [70, 105, 158, 236], limit=190, **parts)
     v = _check(build_verdict(b.header, b.frames))
@@ -119,10 +122,10 @@ def test_a_pool_on_futex_at_any_load_is_idle_not_a_lock() -> None:
 
 def test_an_idle_pool_on_futex_with_few_requests_in_progress_is_not_a_lock() -> None:
     b = TimelineBuilder(header(ncpu=4))
-    parts = dict(node=node(busy=10, ncpu=4), target=proc(cpu=10),
+    parts: dict[str, Any] = dict(node=node(busy=10, ncpu=4), target=proc(cpu=10),
                  waits=waits(threads=16, futex=15, running=1), peers=peers([], [(PORT, 4, 1)]))
     for rate in (50, 75, 110):
-        b.step(rate, **parts)  # type: ignore[arg-type]
+        b.step(rate, **parts)
     b.outcome(110, reason="max-rps")
     v = _check(build_verdict(b.header, b.frames))
     assert v["bottleneck"]["resource"] == "none"
@@ -132,7 +135,7 @@ def test_an_idle_pool_on_futex_with_few_requests_in_progress_is_not_a_lock() -> 
 def test_futex_waits_that_python_calls_queue_get_are_an_idle_pool() -> None:
     spy = stacks([(f"w{k}", 50, {"select": 95.0}, "Queue.get (queue.py:171)") for k in range(14)])
     b = TimelineBuilder(header(ncpu=4))
-    parts = dict(node=node(busy=30, ncpu=4), target=proc(cpu=30), stacks=spy,
+    parts: dict[str, Any] = dict(node=node(busy=30, ncpu=4), target=proc(cpu=30), stacks=spy,
                  waits=waits(threads=16, futex=14, running=1, idle=1), peers=peers([], [(PORT, 64, 40)]))
     _ramp(b, [100, 150, 225, 340], limit=200, **parts)
     v = _check(build_verdict(b.header, b.frames))
@@ -141,7 +144,8 @@ def test_futex_waits_that_python_calls_queue_get_are_an_idle_pool() -> None:
 
 def test_a_target_throttled_by_its_quota_is_cpu_with_the_cgroup_as_scope_on_an_idle_node() -> None:
     b = TimelineBuilder(header(ncpu=2))
-    parts = dict(node=node(busy=30, ncpu=2), target=proc(cpu=49), cgroup=cgroup("/bttest-7-1", 0.5, 0.49, 70.0))
+    parts: dict[str, Any] = dict(node=node(busy=30, ncpu=2), target=proc(cpu=49),
+                                 cgroup=cgroup("/bttest-7-1", 0.5, 0.49, 70.0))
     _ramp(b, [18, 27, 40, 60], limit=50, **parts)
     neck = _check(build_verdict(b.header, b.frames))["bottleneck"]
     assert neck["resource"] == "cpu"
@@ -159,7 +163,7 @@ def test_a_quota_with_room_left_says_nothing() -> None:
 
 
 def _leaking(b: TimelineBuilder, rate: float, seconds: int, kept: int, avail_pct: float = 50.0,
-             **parts: object) -> None:
+             **parts: Any) -> None:
     """Ticks at ``rate`` req/s whose target keeps ``kept`` bytes per completed request."""
     rss = 100 * 2**20 + (int(b.frames[-1].target.rss) - 100 * 2**20 if b.frames and b.frames[-1].target else 0)
     for _ in range(seconds):
@@ -214,7 +218,7 @@ def test_the_live_screen_cpu_demo_ends_naming_cpu_at_the_knee() -> None:
 
     b = TimelineBuilder(header(ncpu=2))
     # The screen is bottlenecktop's own process: with the driver 0.85 cores of observer, taken out of the node.
-    obs = dict(driver=driver(cpu=30), self_proc=proc(pid=99, cpu=55, name="bottlenecktop"))
+    obs: dict[str, Any] = dict(driver=driver(cpu=30), self_proc=proc(pid=99, cpu=55, name="bottlenecktop"))
     b.step(113, p99=30, node=node(busy=45, ncpu=2, psi=5, runq=1), target=target(70), **obs)
     b.step(170, p99=60, node=node(busy=60, ncpu=2, psi=8, runq=2), target=target(110), **obs)
     b.step(255, p99=120, node=node(busy=75, ncpu=2, psi=30, runq=3), target=target(132), **obs)

@@ -79,6 +79,7 @@ def _values(i: int, frame: Frame, ctx: Context, share: float) -> dict[str, float
 
 PINNED_PEER = 85.0  # % of one core: a downstream's thread this busy is what limits the downstream
 IDLE_OTHER = 10.0  # % of one core: a downstream's other threads below this leave it one working thread
+UNRESOLVED = 30.0  # % of thread-samples in a poll whose fd set the kernel probe could not read
 LOOP_IDLE_CPU = 70.0  # % of one core: an event loop below this is waiting, not working
 
 
@@ -272,7 +273,11 @@ def lock_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
 
 def downstream_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
     if has_kernel_view(frame):
-        return _kernel_downstream_hit(i, frame, ctx)
+        hit = _kernel_downstream_hit(i, frame, ctx)
+        w = waits_of(frame)
+        if hit is not None or w is None or w.unresolved_pct < UNRESOLVED:
+            return hit
+        # The kernel could not say which sockets its threads poll (/proc/PID/mem denied): the stacks may.
     window = ctx.target_stacks(i)
     if window is None:
         return None
