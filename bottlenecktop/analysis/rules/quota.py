@@ -25,14 +25,18 @@ def quota_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
     c = cgroup_of(frame)
     if c is None or not c.quota_cores or c.quota_cores <= 0:
         return None
-    used = c.usage_cores / c.quota_cores
+    usage = c.usage_cores
+    target = frame.target
+    if usage <= 0 and target is not None and target.alive:
+        usage = target.cpu_pct / 100  # no CPU accounting in that hierarchy (v1 cpu without cpuacct): the target's own
+    used = usage / c.quota_cores
     if used < USE_WARN and c.throttled_pct < THROTTLED_WARN:
         return None
     level = 1
     if (used >= USE_SAT and c.throttled_pct >= THROTTLED_SAT) or c.throttled_pct >= THROTTLED_HIGH:
         level = 2
     strength = 0.6 * clamp(used) + 0.4 * clamp(c.throttled_pct / 100)
-    values = {"used": used * 100, "usage": c.usage_cores, "quota": c.quota_cores, "throttled": c.throttled_pct,
+    values = {"used": used * 100, "usage": usage, "quota": c.quota_cores, "throttled": c.throttled_pct,
               "throttled_ms": c.throttled_ms}
     if c.psi_cpu_some is not None:
         values["psi"] = c.psi_cpu_some
