@@ -84,20 +84,19 @@ def in_progress(frame: Frame) -> int | None:
 def downstream_loads(frame: Frame) -> list[PeerLoad]:
     """Every downstream address of the frame, the most waited on first."""
     w, p = waits_of(frame), peers_of(frame)
-    by_peer: dict[str, list[float]] = {}
+    threads: dict[str, float] = {}
     if w is not None:
         for pw in w.peers:
             if pw.role == "downstream":
-                by_peer.setdefault(pw.peer, [0.0])[0] += pw.threads
-    info: dict[str, tuple[float, int, int | None, str]] = {}
+                threads[pw.peer] = threads.get(pw.peer, 0.0) + pw.threads
+    out = []
     if p is not None:
         for d in p.downstream:
-            info[d.peer] = (float(d.outstanding), d.sockets, d.pid, d.process)
-            by_peer.setdefault(d.peer, [0.0])
-    out = [PeerLoad(peer=k, threads=v[0], outstanding=info.get(k, (0.0, 0, None, ""))[0],
-                    sockets=info.get(k, (0.0, 0, None, ""))[1], pid=info.get(k, (0.0, 0, None, ""))[2],
-                    process=info.get(k, (0.0, 0, None, ""))[3]) for k, v in by_peer.items()]
-    return sorted(out, key=lambda x: (-x.waiting, -x.sockets, x.peer))
+            out.append(PeerLoad(d.peer, threads.pop(d.peer, 0.0), float(d.outstanding), d.sockets, d.pid, d.process))
+    out.extend(PeerLoad(peer, n, 0.0, 0, None, "") for peer, n in threads.items())
+    if len(out) > 1:
+        out.sort(key=lambda x: (-x.waiting, -x.sockets, x.peer))
+    return out
 
 
 def peer_proc(frame: Frame, pid: int | None) -> ProcSample | None:

@@ -83,14 +83,17 @@ UNRESOLVED = 30.0  # % of thread-samples in a poll whose fd set the kernel probe
 LOOP_IDLE_CPU = 70.0  # % of one core: an event loop below this is waiting, not working
 
 
-def _where(i: int, ctx: Context, classes: tuple[str, ...]) -> str:
-    """The Python line the waiting threads sit in (py-spy), whichever of ``classes`` it put them in."""
-    window = ctx.target_stacks(i)
-    if window is None:
-        return ""
-    shares = ctx.wait_shares(window)
-    cls = max(classes, key=lambda c: shares.get(c, 0.0))
-    return _top_wait(window, cls) if shares.get(cls, 0.0) > 0 else ""
+def _where(span: Span, ctx: Context, classes: tuple[str, ...]) -> str:
+    """The Python line the waiting threads sit in (py-spy), whichever of ``classes`` it put them in, from the
+    last stack window of the span (asked once per finding, not per frame: the analysis runs every tick)."""
+    for i in range(span.end, span.start - 1, -1):
+        window = ctx.target_stacks(i)
+        if window is None:
+            continue
+        shares = ctx.wait_shares(window)
+        cls = max(classes, key=lambda c: shares.get(c, 0.0))
+        return _top_wait(window, cls) if shares.get(cls, 0.0) > 0 else ""
+    return ""
 
 
 def _peer_values(frame: Frame, top: PeerLoad, values: dict[str, float], names: dict[str, str]) -> None:
@@ -138,7 +141,7 @@ def _kernel_downstream_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
         values["rps"] = frame.load.achieved_rps
     if work is not None:
         values["in_progress"] = float(work)
-    names = {"peer": top.peer, "where": _where(i, ctx, ("client", "socket", "lock"))}
+    names = {"peer": top.peer}
     if top.pid is not None:
         names["pid"], names["process"] = str(top.pid), top.process
     _peer_values(frame, top, values, names)
@@ -178,8 +181,7 @@ def _kernel_lock_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
     values.update(kernel=1.0, futex=futex, threads=w.threads, blocked=blocked)
     if work is not None:
         values["in_progress"] = float(work)
-    return Hit(level, clamp(share), f"pid {w.pid or (frame.target.pid if frame.target else 0)}", values,
-               {"where": _where(i, ctx, ("lock",))})
+    return Hit(level, clamp(share), f"pid {w.pid or (frame.target.pid if frame.target else 0)}", values)
 
 
 def _idle_pool(window: StackWindow) -> bool:
@@ -238,7 +240,7 @@ def _kernel_downstream_describe(span: Span, ctx: Context) -> list[str]:
                 said += (f", its busiest thread ({span.common('peer_thread_name')}) "
                          f"{span.mean('peer_thread'):.0f} %")
         out.append(said)
-    where = span.common("where")
+    where = _where(span, ctx, ("client", "socket", "lock"))
     if where:
         out.append(f"the Python code waits in {where}")
     return out
@@ -251,7 +253,7 @@ def _kernel_lock_describe(span: Span, ctx: Context) -> list[str]:
     if any("in_progress" in h.values for h in span.hits):
         out.append(f"{span.mean('in_progress'):.0f} requests were in progress at the listener meanwhile: they "
                    "wait for each other, not for work")
-    where = span.common("where")
+    where = _where(span, ctx, ("lock",))
     if where:
         out.append(f"most waits sit in {where}")
     return out
