@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from bottlenecktop.analysis.verdict import build_verdict
 from bottlenecktop.verdict_types import Verdict
 from tests.support.timeline_builder import (
@@ -244,3 +246,19 @@ def test_a_target_that_sheds_load_on_purpose_is_none() -> None:
     assert v["overload"]["behaviour"] == "shed"
     assert v["bottleneck"]["resource"] == "none"
     assert "sheds load on purpose" in v["bottleneck"]["evidence"][0]
+
+
+def test_socket_waits_the_kernel_could_not_resolve_fall_back_to_the_stacks() -> None:
+    # /proc/PID/mem denied: the threads poll sockets the probe cannot name; py-spy sees a client call.
+    spy = stacks([(f"w{k}", 50, {"client": 90.0}, "HTTPConnection.getresponse (http/client.py:1)") for k in range(8)])
+    blind = msgspec.structs.replace(waits(threads=8, socket=8), unresolved_pct=100.0)
+    b = TimelineBuilder(header(ncpu=2))
+    _ramp(b, [70, 105, 158, 236], limit=160, node=node(busy=20, ncpu=2), target=proc(cpu=20), stacks=spy,
+          waits=blind)
+    neck = _check(build_verdict(b.header, b.frames))["bottleneck"]
+    assert neck["resource"] == "downstream" and neck["scope"] == f"pid {PID}"
+    seen = msgspec.structs.replace(blind, unresolved_pct=0.0)  # resolved, and no downstream peer: not downstream
+    b2 = TimelineBuilder(header(ncpu=2))
+    _ramp(b2, [70, 105, 158, 236], limit=160, node=node(busy=20, ncpu=2), target=proc(cpu=20), stacks=spy,
+          waits=seen)
+    assert _check(build_verdict(b2.header, b2.frames))["bottleneck"]["resource"] != "downstream"
