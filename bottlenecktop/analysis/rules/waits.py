@@ -79,6 +79,8 @@ def _values(i: int, frame: Frame, ctx: Context, share: float) -> dict[str, float
 
 PINNED_PEER = 85.0  # % of one core: a downstream's thread this busy is what limits the downstream
 IDLE_OTHER = 10.0  # % of one core: a downstream's other threads below this leave it one working thread
+MIN_IN_PROGRESS = 2  # requests in progress at the target for an idle loop's wait to count without tcp_info's word
+INFERRED_SHARE = 0.6  # the share said for that inference: saturated under load, never as sure as a count
 UNRESOLVED = 30.0  # % of thread-samples in a poll whose fd set the kernel probe could not read
 LOOP_IDLE_CPU = 70.0  # % of one core: an event loop below this is waiting, not working
 
@@ -114,7 +116,7 @@ def _kernel_downstream_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
     """The target's work waits on a peer it opened sockets to: its threads blocked on those sockets (a thread
     per call), or requests outstanding to it while the target's own threads idle (an event loop, a proxy)."""
     loads = downstream_loads(frame)
-    if not loads or loads[0].waiting <= 0:
+    if not loads:
         return None
     top = loads[0]
     w = waits_of(frame)
@@ -127,8 +129,14 @@ def _kernel_downstream_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
                                                   or not target.alive)
     work = in_progress(frame)
     request_share = 0.0
-    if top.outstanding >= 1 and loop_idle:
+    inferred = False
+    if loop_idle and top.outstanding >= 1:
         request_share = 1.0 if not work else clamp(max(top.outstanding / work, 0.6))
+    elif loop_idle and top.sockets >= 1 and work is not None and work >= MIN_IN_PROGRESS:
+        # Requests in progress, the loop idle, connections open to one downstream, and tcp_info counting no reply
+        # awaited: a connection that always has the next request queued behind the reply (pipelined, or written
+        # before the reply was read) reads as answered. The time is still spent outside the process.
+        request_share, inferred = INFERRED_SHARE, True
     share = max(thread_share, request_share)
     if share < WAIT_WARN or not _hardware_idle(i, frame, ctx):
         return None
@@ -137,6 +145,8 @@ def _kernel_downstream_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
     values = _values(i, frame, ctx, share)
     values.update(kernel=1.0, waiting=top.waiting, threads=top.threads, outstanding=top.outstanding,
                   sockets=float(top.sockets))
+    if inferred:
+        values["inferred"] = 1.0
     if frame.load is not None and frame.load.achieved_rps > 0:
         values["rps"] = frame.load.achieved_rps
     if work is not None:
@@ -145,9 +155,7 @@ def _kernel_downstream_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
     if top.pid is not None:
         names["pid"], names["process"] = str(top.pid), top.process
     _peer_values(frame, top, values, names)
-    scope = f"{top.process or 'pid'} pid {top.pid} at {top.peer}" if top.pid is not None else top.peer
-    if top.pid is not None and not top.process:
-        scope = f"pid {top.pid} at {top.peer}"
+    scope = top.peer if top.pid is None else f"{top.process + ' ' if top.process else ''}pid {top.pid} at {top.peer}"
     return Hit(level, clamp(share), scope, values, names)
 
 
@@ -222,13 +230,21 @@ def _kernel_downstream_describe(span: Span, ctx: Context) -> list[str]:
     if threads >= 0.5:
         head = (f"{threads:.1f} threads of the target were blocked on sockets to {peer} ({span.mean('share') * 100:.0f}"
                 f" % of its working threads) {during(span)}")
-    else:
+    elif outstanding >= 0.5:
         head = (f"the target's threads idled in the kernel while {outstanding:.1f} requests were outstanding to "
                 f"{peer} (tcp_info) {during(span)}")
+    else:
+        head = (f"the target's threads idled in the kernel while {span.mean('in_progress'):.0f} requests were in "
+                f"progress and its {span.mean('sockets'):.0f} connections to {peer} were its only other business "
+                f"{during(span)} (tcp_info saw no reply awaited: requests queued behind replies on the same "
+                "connections read as answered)")
     out = [f"{head}, while the CPU left to the target was {util:.0f} % busy"]
     rps = span.mean("rps")
     waiting = span.mean("waiting")
-    if rps > 0 and waiting > 0:
+    if waiting < 0.5 and rps > 0 and span.mean("in_progress") > 0:
+        out.append(f"Little's law: {span.mean('in_progress'):.0f} requests in progress at {rps:.0f} req/s is about "
+                   f"{span.mean('in_progress') / rps * 1000:.0f} ms each, spent outside the process")
+    elif rps > 0 and waiting > 0:
         out.append(f"Little's law: {waiting:.1f} calls in flight to {peer} at {rps:.0f} req/s is about "
                    f"{waiting / rps * 1000:.0f} ms of each request spent there")
     process, pid = span.common("process"), span.common("pid")
