@@ -262,3 +262,21 @@ def test_socket_waits_the_kernel_could_not_resolve_fall_back_to_the_stacks() -> 
     _ramp(b2, [70, 105, 158, 236], limit=160, node=node(busy=20, ncpu=2), target=proc(cpu=20), stacks=spy,
           waits=seen)
     assert _check(build_verdict(b2.header, b2.frames))["bottleneck"]["resource"] != "downstream"
+
+
+def test_an_idle_loop_with_requests_in_progress_waits_on_its_one_downstream_when_tcp_info_reads_none() -> None:
+    # Requests queued behind replies on the same keep-alive connections read as answered (lastrcv newest).
+    b = TimelineBuilder(header(ncpu=2))
+    parts: dict[str, Any] = dict(node=node(busy=20, ncpu=2), target=proc(cpu=5, threads=[("python3", 5.0)]),
+                                 waits=waits(threads=2, idle=1, other=1),
+                                 peers=peers([("127.0.0.1:9100", 4, 0)], [(PORT, 90, 40)]))
+    _ramp(b, [70, 105, 158, 236], limit=200, **parts)
+    neck = _check(build_verdict(b.header, b.frames))["bottleneck"]
+    assert neck["resource"] == "downstream" and neck["scope"] == "127.0.0.1:9100", neck
+    assert any("read as answered" in e for e in neck["evidence"]), neck["evidence"]
+    # The same loop with no request in progress is just idle.
+    quiet = TimelineBuilder(header(ncpu=2))
+    for rate in (5, 8):
+        quiet.step(rate, **{**parts, "peers": peers([("127.0.0.1:9100", 4, 0)], [(PORT, 1, 0)])})
+    quiet.outcome(8, reason="max-rps")
+    assert _check(build_verdict(quiet.header, quiet.frames))["bottleneck"]["resource"] == "none"
