@@ -280,3 +280,13 @@ def test_an_idle_loop_with_requests_in_progress_waits_on_its_one_downstream_when
         quiet.step(rate, **{**parts, "peers": peers([("127.0.0.1:9100", 4, 0)], [(PORT, 1, 0)])})
     quiet.outcome(8, reason="max-rps")
     assert _check(build_verdict(quiet.header, quiet.frames))["bottleneck"]["resource"] == "none"
+
+
+def test_threads_in_d_state_are_disk_for_any_language() -> None:
+    b = TimelineBuilder(header(ncpu=2))
+    parts: dict[str, Any] = dict(node=node(busy=15, ncpu=2, psi_io=5), target=proc(cpu=10, name="java"),
+                                 waits=waits(threads=10, disk=7, running=1, idle=2))
+    _ramp(b, [70, 105, 158, 236], limit=160, **parts)
+    neck = _check(build_verdict(b.header, b.frames))["bottleneck"]
+    assert neck["resource"] == "disk" and neck["scope"] == f"pid {PID}", neck
+    assert any("D state or fsync" in e for e in neck["evidence"]), neck["evidence"]
