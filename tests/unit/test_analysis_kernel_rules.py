@@ -290,3 +290,18 @@ def test_threads_in_d_state_are_disk_for_any_language() -> None:
     neck = _check(build_verdict(b.header, b.frames))["bottleneck"]
     assert neck["resource"] == "disk" and neck["scope"] == f"pid {PID}", neck
     assert any("D state or fsync" in e for e in neck["evidence"]), neck["evidence"]
+
+
+def test_a_local_redis_starved_of_cpu_says_its_thread_waits_for_one() -> None:
+    b = TimelineBuilder(header(ncpu=2))
+    redis = msgspec.structs.replace(
+        proc(pid=812, cpu=55, threads=[("redis-server", 55.0), ("bio_close_file", 0.0)], name="redis-server"),
+        run_delay_ms=420.0)
+    parts: dict[str, Any] = dict(node=node(busy=60, ncpu=2), target=proc(cpu=15),
+                                 waits=waits(threads=9, socket=8, running=1, peers=[(REDIS, "downstream", 8.0)]),
+                                 peers=peers([(REDIS, 8, 3)], [(PORT, 40, 20)], owners={REDIS: (812, "redis-server")}),
+                                 peer_procs=[redis])
+    _ramp(b, [35, 52, 78, 117], limit=100, **parts)
+    neck = _check(build_verdict(b.header, b.frames))["bottleneck"]
+    assert neck["scope"] == (f"redis-server pid 812 at {REDIS}: its one thread at 55 % of one core, waiting 420 ms "
+                             "per second for a CPU"), neck

@@ -78,6 +78,8 @@ def _values(i: int, frame: Frame, ctx: Context, share: float) -> dict[str, float
 # -- the kernel's view -------------------------------------------------------------------------------------------
 
 PINNED_PEER = 85.0  # % of one core: a downstream's thread this busy is what limits the downstream
+BUSY_PEER = 30.0  # % of one core: a downstream's thread doing real work
+STARVED_PEER_MS = 100.0  # run delay, ms per second: the downstream's threads waited this long for a CPU
 IDLE_OTHER = 10.0  # % of one core: a downstream's other threads below this leave it one working thread
 MIN_IN_PROGRESS = 2  # requests in progress at the target for an idle loop's wait to count without tcp_info's word
 INFERRED_SHARE = 0.6  # the share said for that inference: saturated under load, never as sure as a count
@@ -104,6 +106,7 @@ def _peer_values(frame: Frame, top: PeerLoad, values: dict[str, float], names: d
     if sample is None:
         return
     values["peer_cpu"] = sample.cpu_pct
+    values["peer_delay"] = sample.run_delay_ms
     busiest = sorted(sample.threads, key=lambda t: -t.cpu_pct)
     if busiest:
         values["peer_thread"] = busiest[0].cpu_pct
@@ -215,12 +218,17 @@ def downstream_scope(span: Span, ctx: Context) -> str:
 def _peer_limit(span: Span) -> str:
     if not any("peer_cpu" in h.values for h in span.hits):
         return ""
-    thread, second = span.mean("peer_thread"), span.mean("peer_second")
-    if thread >= PINNED_PEER:
-        if second < IDLE_OTHER:
-            return f"its one thread at {thread:.0f} % of one core"
-        return f"its busiest thread at {thread:.0f} % of one core"
-    return ""
+    thread, second, delay = span.mean("peer_thread"), span.mean("peer_second"), span.mean("peer_delay")
+    # Its thread at a core, or busy and waiting for a CPU long enough that together they make a core (a busy
+    # node starves it: then the run delay says so).
+    starved = thread >= BUSY_PEER and thread + delay / 10 >= PINNED_PEER and delay >= STARVED_PEER_MS
+    if thread < PINNED_PEER and not starved:
+        return ""
+    which = "its one thread" if second < IDLE_OTHER else "its busiest thread"
+    said = f"{which} at {thread:.0f} % of one core"
+    if starved:
+        said += f", waiting {delay:.0f} ms per second for a CPU"
+    return said
 
 
 def _kernel_downstream_describe(span: Span, ctx: Context) -> list[str]:
