@@ -145,8 +145,11 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
                 lead, confidence = knee_lead, round(knee_lead.score, 2)
     duration = frames[-1].t - frames[0].t + header.interval if frames else 0.0
     if lead is not None and lead.resource != TARGET_EXIT:
-        bottleneck = Bottleneck(resource=lead.resource, scope=lead.scope, confidence=confidence,
-                                evidence=list(lead.evidence))
+        evidence = list(lead.evidence)
+        if lead.severity != SATURATED and not any(e.startswith("missing: ") for e in evidence):
+            evidence.append(f"missing: the leading candidate, {lead.resource}, never stayed past its saturation "
+                            f"threshold for {window:.0f} s; the ramp's limit is the reason to name it")
+        bottleneck = Bottleneck(resource=lead.resource, scope=lead.scope, confidence=confidence, evidence=evidence)
     else:
         said = (f"no resource stayed saturated for {window:.0f} s or more in the {duration:.0f} s observed"
                 if frames else "no frames were recorded")
