@@ -100,6 +100,23 @@ def _where(span: Span, ctx: Context, classes: tuple[str, ...]) -> str:
     return ""
 
 
+def _where_on_peer(span: Span, ctx: Context, peer: str) -> str:
+    """The Python line of the threads the kernel saw blocked on ``peer`` (its top threads, matched by tid to
+    py-spy's), from the last frame of the span that has both."""
+    for i in range(span.end, span.start - 1, -1):
+        w, window = waits_of(ctx.frames[i]), ctx.target_stacks(i)
+        if w is None or window is None:
+            continue
+        tids = {t.tid for t in w.top_threads if t.peer == peer}
+        counts: dict[str, int] = {}
+        for th in window.threads:
+            if th.tid in tids and th.top_wait:
+                counts[th.top_wait] = counts.get(th.top_wait, 0) + th.samples
+        if counts:
+            return max(counts, key=lambda k: counts[k])
+    return ""
+
+
 def _peer_values(frame: Frame, top: PeerLoad, values: dict[str, float], names: dict[str, str]) -> None:
     """What the local process behind the peer was doing: its CPU and its busiest threads."""
     sample = peer_proc(frame, top.pid)
@@ -264,7 +281,7 @@ def _kernel_downstream_describe(span: Span, ctx: Context) -> list[str]:
                 said += (f", its busiest thread ({span.common('peer_thread_name')}) "
                          f"{span.mean('peer_thread'):.0f} %")
         out.append(said)
-    where = _where(span, ctx, ("client", "socket", "lock"))
+    where = _where_on_peer(span, ctx, peer) or _where(span, ctx, ("client", "socket", "lock"))
     if where:
         out.append(f"the Python code waits in {where}")
     return out
