@@ -18,15 +18,15 @@ UNLIMITED_V1 = 1 << 62  # v1 reports "no memory limit" as a page-rounded 2^63-1
 
 
 @dataclass(frozen=True)
-class _Mount:
+class Mount:
     root: str  # the cgroup path at the mount point (not "/" inside a container that sees part of the tree)
     point: str  # where it is mounted
 
 
-def _mounts(mountinfo: str) -> tuple[_Mount | None, dict[str, _Mount]]:
+def parse_mountinfo(mountinfo: str) -> tuple[Mount | None, dict[str, Mount]]:
     """(the cgroup2 mount, v1 controller -> its mount) from /proc/self/mountinfo text."""
-    v2: _Mount | None = None
-    v1: dict[str, _Mount] = {}
+    v2: Mount | None = None
+    v1: dict[str, Mount] = {}
     for line in mountinfo.splitlines():
         left, sep, right = line.partition(" - ")
         if not sep:
@@ -35,19 +35,19 @@ def _mounts(mountinfo: str) -> tuple[_Mount | None, dict[str, _Mount]]:
         if len(f) < 5 or len(r) < 3:
             continue
         if r[0] == "cgroup2" and v2 is None:
-            v2 = _Mount(f[3], f[4])
+            v2 = Mount(f[3], f[4])
         elif r[0] == "cgroup":
             for opt in r[2].split(","):
-                v1.setdefault(opt.removeprefix("name="), _Mount(f[3], f[4]))
+                v1.setdefault(opt.removeprefix("name="), Mount(f[3], f[4]))
     return v2, v1
 
 
-def _dir(mount: _Mount, path: str) -> str:
+def cgroup_dir(mount: Mount, path: str) -> str:
     rel = path[len(mount.root):] if mount.root != "/" and path.startswith(mount.root) else path
     return mount.point.rstrip("/") + "/" + rel.strip("/") if rel.strip("/") else mount.point
 
 
-def _ancestors(path: str) -> list[str]:
+def ancestors(path: str) -> list[str]:
     """PATH and each parent up to '/', the leaf first."""
     parts = [p for p in path.split("/") if p]
     return ["/" + "/".join(parts[:i]) for i in range(len(parts), -1, -1)]
@@ -60,7 +60,7 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-def _keyed(text: str | None) -> dict[str, int]:
+def parse_keyed(text: str | None) -> dict[str, int]:
     """'key value' lines (cpu.stat, memory.events, memory.oom_control)."""
     out: dict[str, int] = {}
     for line in (text or "").splitlines():
@@ -70,7 +70,7 @@ def _keyed(text: str | None) -> dict[str, int]:
     return out
 
 
-def _psi(text: str | None) -> tuple[int | None, int | None]:
+def parse_psi(text: str | None) -> tuple[int | None, int | None]:
     """(some total µs, full total µs) of a pressure file."""
     some = full = None
     for line in (text or "").splitlines():
@@ -103,7 +103,7 @@ def find_cgroup(pid: int | str) -> CgroupPlaces | None:
     text = procfs.read_text(f"/proc/{pid}/cgroup")
     if not text:
         return None
-    v2m, v1m = _mounts(procfs.read_text("/proc/self/mountinfo") or "")
+    v2m, v1m = parse_mountinfo(procfs.read_text("/proc/self/mountinfo") or "")
     v2_path: str | None = None
     v1_paths: dict[str, str] = {}
     for line in text.splitlines():
@@ -116,13 +116,13 @@ def find_cgroup(pid: int | str) -> CgroupPlaces | None:
         else:
             for c in controllers.split(","):
                 v1_paths[c.removeprefix("name=")] = path
-    v2_dirs = [_dir(v2m, p) for p in _ancestors(v2_path)] if v2m and v2_path is not None else []
+    v2_dirs = [cgroup_dir(v2m, p) for p in ancestors(v2_path)] if v2m and v2_path is not None else []
     v2_controllers = (procfs.read_text(f"{v2m.point}/cgroup.controllers") or "").split() if v2m else []
 
     def v1_dirs(controller: str) -> list[str]:
         if controller not in v1_paths or controller not in v1m:
             return []
-        return [_dir(v1m[controller], p) for p in _ancestors(v1_paths[controller])]
+        return [cgroup_dir(v1m[controller], p) for p in ancestors(v1_paths[controller])]
 
     cpu_v2 = "cpu" in v2_controllers and bool(v2_dirs)
     memory_v2 = "memory" in v2_controllers and bool(v2_dirs)
@@ -193,7 +193,7 @@ class CgroupProbe:
             out.quota_cores, out.period_us = round(best[0], 4), best[1]
             out.quota_path = self._relative(best[2], pl.cpu_dirs, pl.path)
         if stat_dir is not None:
-            st = _keyed(procfs.read_text(f"{stat_dir}/cpu.stat"))
+            st = parse_keyed(procfs.read_text(f"{stat_dir}/cpu.stat"))
             counters["periods"] = st.get("nr_periods", 0)
             counters["throttled"] = st.get("nr_throttled", 0)
             # v2 throttled_usec (µs); v1 throttled_time (ns)
@@ -201,7 +201,7 @@ class CgroupProbe:
                 st.get("throttled_time", 0) / 1000
         leaf_cpu = pl.cpu_dirs[0] if pl.cpu_dirs else None
         if pl.cpu_v2 and leaf_cpu:
-            counters["usage_us"] = _keyed(procfs.read_text(f"{leaf_cpu}/cpu.stat")).get("usage_usec", 0)
+            counters["usage_us"] = parse_keyed(procfs.read_text(f"{leaf_cpu}/cpu.stat")).get("usage_usec", 0)
         elif pl.cpuacct_dir:
             usage_ns = _int(procfs.read_text(f"{pl.cpuacct_dir}/cpuacct.usage"))
             if usage_ns is not None:
@@ -211,7 +211,7 @@ class CgroupProbe:
             for res, some_key, full_key in (("cpu", "psi_cpu_some", "psi_cpu_full"),
                                             ("memory", "psi_memory_some", "psi_memory_full"),
                                             ("io", "psi_io_some", "")):
-                some, full = _psi(procfs.read_text(f"{pl.psi_dir}/{res}.pressure"))
+                some, full = parse_psi(procfs.read_text(f"{pl.psi_dir}/{res}.pressure"))
                 if some is not None:
                     counters[some_key] = some
                 if full is not None and full_key:
@@ -225,7 +225,7 @@ class CgroupProbe:
     def _relative(d: str, dirs: list[str], leaf_path: str) -> str:
         """The cgroup path of directory D, one of DIRS (the leaf's directories, leaf first)."""
         up = dirs.index(d)
-        return _ancestors(leaf_path)[up] if up < len(_ancestors(leaf_path)) else leaf_path
+        return ancestors(leaf_path)[up] if up < len(ancestors(leaf_path)) else leaf_path
 
     def _memory(self, out: CgroupSample, pl: CgroupPlaces, counters: dict[str, float]) -> None:
         if not pl.memory_dirs:
@@ -241,9 +241,9 @@ class CgroupProbe:
         if pl.memory_v2:
             high = (procfs.read_text(f"{pl.memory_dirs[0]}/memory.high") or "").strip()
             out.memory_high = _int(high) if high and high != "max" else None
-            events = _keyed(procfs.read_text(f"{pl.memory_dirs[0]}/memory.events"))
+            events = parse_keyed(procfs.read_text(f"{pl.memory_dirs[0]}/memory.events"))
         else:
-            events = _keyed(procfs.read_text(f"{pl.memory_dirs[0]}/memory.oom_control"))
+            events = parse_keyed(procfs.read_text(f"{pl.memory_dirs[0]}/memory.oom_control"))
         counters["oom_kill"] = events.get("oom_kill", 0)
 
     def _rates(self, out: CgroupSample, now: dict[str, float], dt: float) -> None:

@@ -126,8 +126,7 @@ class PeerProbe:
                 continue
             rtts.append(i.rtt_us)
             unacked += i.unacked
-            sent_any = i.bytes_acked > 0 or i.unacked > 0
-            if sent_any and i.last_data_sent_ms < i.last_data_recv_ms:
+            if awaits_reply(i):
                 ages.append(i.last_data_sent_ms)
         out = DownstreamPeer(peer=peer, sockets=len(socks), outstanding=len(ages),
                              oldest_ms=float(max(ages, default=0)),
@@ -157,7 +156,17 @@ class PeerProbe:
         return owner
 
 
+def awaits_reply(i: sockdiag.TcpInfo) -> bool:
+    """A request went out on this connection and no reply came since: data sent, and either nothing ever
+    received or the last data sent newer than the last received (times are in jiffies: equal is not newer)."""
+    return i.bytes_sent > 0 and (i.bytes_received == 0 or i.last_data_sent_ms < i.last_data_recv_ms)
+
+
+def being_served(i: sockdiag.TcpInfo) -> bool:
+    """A request came in on this accepted connection and is not answered yet (the mirror of awaits_reply)."""
+    return i.bytes_received > 0 and (i.bytes_sent == 0 or i.last_data_recv_ms < i.last_data_sent_ms)
+
+
 def _listener(port: int, socks: list[sockdiag.TcpSocket]) -> ListenerLoad:
-    ages = [s.info.last_data_recv_ms for s in socks if s.info is not None and s.info.bytes_received > 0
-            and s.info.last_data_recv_ms < s.info.last_data_sent_ms]
+    ages = [s.info.last_data_recv_ms for s in socks if s.info is not None and being_served(s.info)]
     return ListenerLoad(port=port, sockets=len(socks), in_progress=len(ages), oldest_ms=float(max(ages, default=0)))

@@ -287,7 +287,7 @@ class WaitSample(msgspec.Struct, kw_only=True, omit_defaults=True):
     peers: list[PeerWait] = []  # by thread time, largest first, at most 8
     syscalls: dict[str, float] = {}  # blocked syscall name -> % of all thread-samples, the top 6
     wchans: dict[str, float] = {}  # wchan -> % of all thread-samples, the top 6 (running threads have none)
-    top_threads: list[ThreadWait] = []  # the threads that waited most on futex/socket/disk or ran, at most 8
+    top_threads: list[ThreadWait] = []  # most samples running or in futex/socket/disk first; at most 8
     processes: list[ProcessWaits] = []  # per process, only when the target has children; at most 8
     unresolved_pct: float = 0.0  # % of thread-samples in poll/select whose fd set could not be read (mem denied)
     sweep_hz: float = 0.0  # sweeps per second in the window (adapts to the thread count)
@@ -303,7 +303,9 @@ class DownstreamPeer(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     peer: str = ""  # "127.0.0.1:6379" or "[::1]:5432"
     sockets: int = 0  # established connections to it
-    outstanding: int = 0  # sockets whose last data sent is newer than their last data received: a reply awaited
+    # sockets with data sent and nothing received since (tcp_info: last data sent newer than last received, or
+    # nothing ever received): a request awaiting its reply
+    outstanding: int = 0
     oldest_ms: float = 0.0  # age of the oldest outstanding request (ms since its last data was sent)
     mean_age_ms: float = 0.0  # mean age of the outstanding requests
     rtt_ms: float = 0.0  # mean smoothed RTT of the connections (tcpi_rtt)
@@ -317,7 +319,7 @@ class ListenerLoad(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     port: int = 0
     sockets: int = 0  # established client connections
-    in_progress: int = 0  # sockets whose last data received is newer than their last data sent: being served
+    in_progress: int = 0  # sockets with a request received and not answered since (the mirror of outstanding)
     oldest_ms: float = 0.0  # age of the oldest request in progress (ms since its last data arrived)
 
 

@@ -8,7 +8,9 @@ tens of thousands of them and each would cost a Python loop turn.
 
 ``tcp_sockets`` returns each socket's addresses and inode (to match a process's fds) and, on request, the part
 of struct tcp_info (INET_DIAG_INFO) that says whether a request awaits its reply: ``tcpi_last_data_sent`` and
-``tcpi_last_data_recv`` (ms ago), ``tcpi_unacked`` (segments), ``tcpi_rtt`` (µs).
+``tcpi_last_data_recv`` (ms ago, in jiffies: a request sent in the same few ms as the connection opened has
+both equal, so the byte counts ``tcpi_bytes_sent``/``tcpi_bytes_received`` say it too), ``tcpi_unacked``
+(segments), ``tcpi_rtt`` (µs).
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ _MSG_NET_PORTS = struct.Struct("!HH")
 _INFO_U32 = struct.Struct("=24xI16xI4xI12xI")
 _INFO_BYTES = struct.Struct("=QQ")
 _INFO_BYTES_OFF = 120
+_INFO_SENT = struct.Struct("=Q")  # u64 tcpi_bytes_sent at 200 (kernels since 4.19)
+_INFO_SENT_OFF = 200
 
 
 class TcpInfo(NamedTuple):
@@ -130,8 +134,9 @@ class TcpInfo(NamedTuple):
     last_data_recv_ms: int
     unacked: int  # segments
     rtt_us: int  # smoothed round-trip time, µs
-    bytes_acked: int  # bytes the peer acknowledged (0 when the kernel does not say)
+    bytes_acked: int  # bytes the peer acknowledged, the SYN counted (0 when the kernel does not say)
     bytes_received: int
+    bytes_sent: int  # data bytes sent; older kernels: bytes_acked less the SYN
 
 
 class TcpSocket(NamedTuple):
@@ -168,7 +173,10 @@ def _parse_info(data: bytes, start: int, end: int) -> TcpInfo | None:
             acked = received = 0
             if plen >= _INFO_BYTES_OFF + _INFO_BYTES.size:
                 acked, received = _INFO_BYTES.unpack_from(data, payload + _INFO_BYTES_OFF)
-            return TcpInfo(sent, recv, unacked, rtt, acked, received)
+            bytes_sent = max(0, acked - 1)
+            if plen >= _INFO_SENT_OFF + _INFO_SENT.size:
+                (bytes_sent,) = _INFO_SENT.unpack_from(data, payload + _INFO_SENT_OFF)
+            return TcpInfo(sent, recv, unacked, rtt, acked, received, bytes_sent)
         off += (rta_len + 3) & ~3
     return None
 

@@ -134,12 +134,13 @@ class WaitSampler:
     """Samples the kernel wait states of PID's threads on its own thread. Only ``__init__`` may raise."""
 
     def __init__(self, pid: int, *, t0: float, budget_pct: float = BUDGET_PCT, max_hz: float = MAX_HZ,
-                 include_children: bool = True, machine: str | None = None) -> None:
+                 include_children: bool = True, machine: str | None = None, top_threads: int = TOP_THREADS) -> None:
         self.pid = pid
         self.t0 = t0
         self.budget_pct = budget_pct
         self.max_hz = max_hz
         self.include_children = include_children
+        self.top_threads = top_threads
         self.error = ""
         self._names = syscalls.table(machine)
         self._start_time = self._identity()
@@ -264,9 +265,7 @@ class WaitSampler:
                  for (peer, role), n in by_time]
         ranked = sorted(tot.threads.items(), key=lambda kv: -sum(kv[1].classes[c] for c in _BUSY))
         top: list[ThreadWait] = []
-        for (pid, tid), tally in ranked[:TOP_THREADS]:
-            if not sum(tally.classes[c] for c in _BUSY):
-                break
+        for (pid, tid), tally in ranked[: self.top_threads]:  # idle threads fill what the busy ones leave
             comm = (procfs.read_text(f"/proc/{pid}/task/{tid}/comm") or "").strip()
             top.append(ThreadWait(
                 tid=tid, pid=pid, name=comm, samples=tally.samples,
@@ -278,7 +277,7 @@ class WaitSampler:
         procs: list[ProcessWaits] = []
         if len(tot.procs) > 1:
             busiest = sorted(tot.procs.items(), key=lambda kv: -sum(kv[1][c] for c in _BUSY))
-            for pid, counts in busiest[:TOP_THREADS]:
+            for pid, counts in busiest[: self.top_threads]:
                 n = sum(counts.values())
                 name = (procfs.read_text(f"/proc/{pid}/comm") or "").strip()
                 procs.append(ProcessWaits(pid=pid, name=name, threads=round(n / win.sweeps, 1),
