@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from bottlenecktop.analysis.verdict import build_verdict, live_status
 from bottlenecktop.probes.samples import NetSample, TcpSample
@@ -48,7 +49,7 @@ def timeline(nthreads: int = 32, kernel: bool = True) -> TimelineBuilder:
     return b
 
 
-def kernel_parts(nthreads: int, busy: float) -> dict[str, object]:
+def kernel_parts(nthreads: int, busy: float) -> dict[str, Any]:
     """A thread-per-request server waiting on PostgreSQL, as the kernel probes see it."""
     return dict(waits=waits(threads=nthreads, socket=nthreads * 0.5, futex=nthreads * 0.2, running=nthreads * 0.2,
                            idle=nthreads * 0.1, peers=[("127.0.0.1:5432", "downstream", nthreads * 0.4),
