@@ -151,7 +151,7 @@ def test_tick_loop_records_waits_peers_and_cgroup_and_survives_the_target_exit(
     assert all(f.cgroup is not None for f in frames[:3])
     exited = [f for f in frames if f.waits is not None and f.waits.error]
     assert exited and exited[0].waits is not None and exited[0].waits.error == f"target pid {proc.pid} exited"
-    assert any(f"target pid {proc.pid} exited" in e for f in frames for e in f.events)
+    assert any(f"target pid {proc.pid} exited" in e.text for f in frames for e in f.events)
     assert not any(t.name == "bottlenecktop-waits" and t.is_alive() for t in threading.enumerate())
     back = read_recording(path).frames
     assert [f.waits.waits if f.waits else None for f in back] == [f.waits.waits if f.waits else None for f in frames]
