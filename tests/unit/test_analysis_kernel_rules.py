@@ -305,3 +305,18 @@ def test_a_local_redis_starved_of_cpu_says_its_thread_waits_for_one() -> None:
     neck = _check(build_verdict(b.header, b.frames))["bottleneck"]
     assert neck["scope"] == (f"redis-server pid 812 at {REDIS}: its one thread at 55 % of one core, waiting 420 ms "
                              "per second for a CPU"), neck
+
+
+def test_futex_waits_for_the_gil_are_not_a_lock_of_the_program() -> None:
+    # Threads waiting for the GIL sleep on a futex; py-spy shows them at their Python line, not in an acquire.
+    spy = stacks([(f"w{k}", 50, {}, "") for k in range(8)], gil=95.0)
+    b = TimelineBuilder(header(ncpu=4))
+    growing = [waits(threads=9, futex=n, running=1, idle=8 - n) for n in (0, 3, 7, 7)]
+    for rate, w in zip([45, 67, 100, 150], growing, strict=True):
+        got = min(rate, 90)
+        b.step(rate, achieved=got, p99=20 if rate <= 90 else 900, stacks=spy, waits=w,
+               peers=peers([], [(PORT, 40, 20)]), node=node(busy=28, ncpu=4),
+               target=proc(cpu=100, threads=[(f"w{k}", 12.0) for k in range(8)], num_threads=9))
+    b.outcome(90, p99=20, reason="p99")
+    v = _check(build_verdict(b.header, b.frames))
+    assert not any(f["resource"] == "lock" for f in v["findings"]), v["findings"]

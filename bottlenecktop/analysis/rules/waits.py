@@ -7,7 +7,7 @@ only say where (the function and line). Recordings without kernel waits fall bac
 
 from __future__ import annotations
 
-from bottlenecktop.analysis.context import IDLE_WAIT, Context
+from bottlenecktop.analysis.context import Context
 from bottlenecktop.analysis.kernel import (
     PeerLoad,
     downstream_loads,
@@ -83,6 +83,7 @@ STARVED_PEER_MS = 100.0  # run delay, ms per second: the downstream's threads wa
 IDLE_OTHER = 10.0  # % of one core: a downstream's other threads below this leave it one working thread
 MIN_IN_PROGRESS = 2  # requests in progress at the target for an idle loop's wait to count without tcp_info's word
 INFERRED_SHARE = 0.6  # the share said for that inference: saturated under load, never as sure as a count
+PY_LOCK_MIN = 0.1  # share of py-spy's samples in an acquire, below which futex waits are not the program's locks
 UNRESOLVED = 30.0  # % of thread-samples in a poll whose fd set the kernel probe could not read
 LOOP_IDLE_CPU = 70.0  # % of one core: an event loop below this is waiting, not working
 
@@ -199,8 +200,10 @@ def _kernel_lock_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
     working = working_threads(w, ctx.futex_floor)
     share = clamp(blocked / working) if working >= 1.0 else 0.0
     window = ctx.target_stacks(i)
-    if window is not None and _idle_pool(window):
-        return None  # py-spy sees those futex waits as a pool's get, an Event or a join: idle, not contention
+    if window is not None and _python_lock_share(window) < PY_LOCK_MIN:
+        # py-spy sees no acquire where those threads wait: a pool's get, an Event or a join (idle), or the GIL
+        # (a thread waiting for it shows its Python line as running): not a lock of the program's.
+        return None
     if share < WAIT_WARN or not _hardware_idle(i, frame, ctx):
         return None
     pushed = ctx.pressured[i] is True
@@ -212,15 +215,12 @@ def _kernel_lock_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
     return Hit(level, clamp(share), f"pid {w.pid or (frame.target.pid if frame.target else 0)}", values)
 
 
-def _idle_pool(window: StackWindow) -> bool:
-    """py-spy puts the target's waiting threads in idle waits (Queue.get, Event.wait, an accept loop), hardly
-    any in an acquire: all threads counted, the idle ones too."""
+def _python_lock_share(window: StackWindow) -> float:
+    """Share of all the target's thread samples (idle threads too) that py-spy put in a lock wait, 0..1."""
     total = sum(th.samples for th in window.threads) * 100.0
     if total <= 0:
-        return False
-    lock = sum(th.samples * th.waits.get("lock", 0.0) for th in window.threads) / total
-    idle = sum(th.samples * th.waits.get(IDLE_WAIT, 0.0) for th in window.threads) / total
-    return lock < 0.1 and idle >= 0.3
+        return 1.0  # nothing sampled: no word against the kernel's
+    return sum(th.samples * th.waits.get("lock", 0.0) for th in window.threads) / total
 
 
 def downstream_scope(span: Span, ctx: Context) -> str:
