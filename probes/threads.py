@@ -51,6 +51,9 @@ _BUSY = ("running", "futex", "socket", "disk")  # the classes that rank a thread
 _Row = tuple[int, int, str, str, str | None, tuple[Endpoint, ...], bool]
 
 
+_UNKNOWN_FD = Endpoint("other", "other", "")
+
+
 @dataclass
 class _Handle:
     """Open files of one thread; fds are -1 past the open-file cap (then read by open/read each sweep)."""
@@ -425,9 +428,9 @@ class WaitSampler:
         out: list[Endpoint] = []
         for fd in fds:
             e = self._map.endpoint(pid, fd)
-            if e is None:
+            if e is None:  # opened since the map was built: unknown until the next one, which comes sooner
                 self._map_stale = True
-                continue
+                e = _UNKNOWN_FD
             out.append(e)
         return out
 
