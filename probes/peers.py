@@ -21,6 +21,7 @@ from bottlenecktop.probes.sockmap import SocketMap, hostport
 from bottlenecktop.probes.threads import CHILDREN_ALL_EVERY, CHILDREN_EVERY_S, children_of
 
 TOP_DOWNSTREAM = 12
+NAMED_PEERS = 4  # the local process behind only the busiest few peers is looked for (a scan of /proc/*/fd)
 TCP_ESTABLISHED = 1
 _WILDCARD = ("0.0.0.0", "::")
 _OWNER_SCAN_S = 30.0  # a local listener whose owner could not be found is looked for again after this long
@@ -41,7 +42,7 @@ def _is_local(addr: str, mine: set[str]) -> bool:
     return addr in mine or addr.startswith("127.")
 
 
-def owner_of_inode(inode: int, deadline_s: float = 0.5) -> tuple[int, str] | None:
+def owner_of_inode(inode: int, deadline_s: float = 0.2) -> tuple[int, str] | None:
     """(pid, name) of a process holding socket INODE, by scanning /proc/*/fd; None when not found in time."""
     needle = f"socket:[{inode}]"
     stop = time.monotonic() + deadline_s
@@ -112,6 +113,10 @@ class PeerProbe:
                 down.setdefault(hostport(s.remote, s.remote_port), []).append(s)
         peers = [self._downstream(peer, socks) for peer, socks in down.items()]
         peers.sort(key=lambda p: (-p.outstanding, -p.sockets))
+        for p in peers[:NAMED_PEERS]:
+            owner = self._owner(p.peer, down[p.peer][0])
+            if owner is not None:
+                p.pid, p.process = owner
         return PeersSample(downstream=peers[:TOP_DOWNSTREAM],
                            listeners=[_listener(port, socks) for port, socks in serving.items()],
                            sockets=len(m.sockets), error=m.error)
@@ -128,17 +133,14 @@ class PeerProbe:
             unacked += i.unacked
             if awaits_reply(i):
                 ages.append(i.last_data_sent_ms)
-        out = DownstreamPeer(peer=peer, sockets=len(socks), outstanding=len(ages),
-                             oldest_ms=float(max(ages, default=0)),
-                             mean_age_ms=round(sum(ages) / len(ages), 1) if ages else 0.0,
-                             rtt_ms=round(sum(rtts) / len(rtts) / 1e3, 3) if rtts else 0.0, unacked=unacked)
-        owner = self._owner(peer, socks[0])
-        if owner is not None:
-            out.pid, out.process = owner
-        return out
+        return DownstreamPeer(peer=peer, sockets=len(socks), outstanding=len(ages),
+                              oldest_ms=float(max(ages, default=0)),
+                              mean_age_ms=round(sum(ages) / len(ages), 1) if ages else 0.0,
+                              rtt_ms=round(sum(rtts) / len(rtts) / 1e3, 3) if rtts else 0.0, unacked=unacked)
 
     def _owner(self, peer: str, sock: sockdiag.TcpSocket) -> tuple[int, str] | None:
-        """The local process listening at SOCK's remote address, cached per peer while it lives."""
+        """The local process listening at SOCK's remote address, cached per peer while it lives (a scan that
+        found nothing is not repeated for _OWNER_SCAN_S: it runs on the tick)."""
         if not _is_local(sock.remote, self._mine):
             return None
         now = time.monotonic()

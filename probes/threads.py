@@ -37,7 +37,11 @@ from bottlenecktop.probes.wait_classify import (
 BUDGET_PCT = 1.5  # of one core; the issue's ceiling is 2 % for a 200-thread target
 MAX_HZ = 5.0  # a few sweeps a second are enough over a 1 s tick and a 5 s window
 MAX_PAUSE_S = 5.0
-MAP_EVERY_S = 1.0  # the fd -> socket map is rebuilt this often (sooner when a thread waits on an unknown fd)
+# The fd -> socket map is rebuilt every MAP_EVERY_S and at most every MAP_EVERY_SWEEPS sweeps (sooner when a
+# thread waits on an unknown fd). Each rebuild also ends the memo of unchanged samples, so at the slow sweep rates
+# of a large target the scheduler state is re-read every few sweeps rather than at every one.
+MAP_EVERY_S = 1.0
+MAP_EVERY_SWEEPS = 3
 MAP_SOONEST_S = 0.25
 CHILDREN_EVERY_S = 2.0  # main threads' children this often; every thread's children CHILDREN_ALL_EVERY-th time
 CHILDREN_ALL_EVERY = 5
@@ -49,6 +53,9 @@ _BUSY = ("running", "futex", "socket", "disk")  # the classes that rank a thread
 
 # (pid, tid, wait class, wchan, syscall name, the sockets waited on, fd set unreadable) of one thread sample
 _Row = tuple[int, int, str, str, str | None, tuple[Endpoint, ...], bool]
+
+
+_UNKNOWN_FD = Endpoint("other", "other", "")
 
 
 @dataclass
@@ -150,6 +157,7 @@ class WaitSampler:
         self._epoll: dict[tuple[int, int], list[int]] = {}  # (pid, epfd) -> registered fds, since the last map
         self._map = SocketMap()
         self._map_at = -1e9
+        self._since_map = 0  # sweeps since the map was rebuilt
         self._map_stale = False
         self._children_at = -1e9
         self._children_n = 0
@@ -316,8 +324,10 @@ class WaitSampler:
             self._children_at = mono
             self._pids = [self.pid, *children_of(self.pid, self._children_n % CHILDREN_ALL_EVERY == 0)]
             self._children_n += 1
-        if mono - self._map_at >= MAP_EVERY_S or (self._map_stale and mono - self._map_at >= MAP_SOONEST_S):
-            self._map_at, self._map_stale = mono, False
+        self._since_map += 1
+        due = mono - self._map_at >= MAP_EVERY_S and self._since_map >= MAP_EVERY_SWEEPS
+        if due or self._map_at < 0 or (self._map_stale and mono - self._map_at >= MAP_SOONEST_S):
+            self._map_at, self._map_stale, self._since_map = mono, False, 0
             self._map.refresh(self._pids)
             self._epoll.clear()
             self._generation += 1
@@ -352,7 +362,7 @@ class WaitSampler:
         try:
             # syscall first: it says "running" for a running or runnable thread, and a blocked thread whose line
             # is the same as at the last sweep (same call, same arguments) waits the same way: no more reads.
-            # The memo lasts one socket-map generation (about a second), so the state is re-read that often.
+            # The memo lasts one socket-map generation (at least 1 s and 3 sweeps): the state is re-read that often.
             raw_call = _read(h.syscall, base, "syscall", 256)
             if raw_call.startswith(b"running"):
                 return pid, tid, "running", "", None, (), False
@@ -425,9 +435,9 @@ class WaitSampler:
         out: list[Endpoint] = []
         for fd in fds:
             e = self._map.endpoint(pid, fd)
-            if e is None:
+            if e is None:  # opened since the map was built: unknown until the next one, which comes sooner
                 self._map_stale = True
-                continue
+                e = _UNKNOWN_FD
             out.append(e)
         return out
 

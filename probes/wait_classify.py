@@ -102,6 +102,8 @@ def classify(state: str, wchan: str, call: str | None,
         return "idle", []
     if not kind or endpoints is None:
         return "other", []
+    if not endpoints and kind in ("poll", "select", "epoll"):  # no fd in the set: it waits for its timeout only
+        return "sleep", []
     if any(e.kind == "listener" for e in endpoints):
         return "idle", []
     socks = [e for e in endpoints if e.kind in ("tcp", "unix")]

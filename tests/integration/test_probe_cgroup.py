@@ -21,6 +21,9 @@ from bottlenecktop.probes import procfs
 from bottlenecktop.probes.cgroup import CgroupProbe, find_cgroup
 
 SPIN = "import time\nd = time.monotonic() + float(__import__('sys').argv[1])\nwhile time.monotonic() < d:\n    pass\n"
+# waits for a line, then touches 32 MiB and says so
+ALLOCATE = ("import sys, time\nsys.stdin.readline()\nheld = bytearray(32 << 20)\nfor i in range(0, len(held), 4096):\n"
+            "    held[i] = 1\nprint('ready', flush=True)\ntime.sleep(10)\n")
 V2_ROOT = Path("/sys/fs/cgroup")
 V1_CPU = Path("/sys/fs/cgroup/cpu")
 V1_MEMORY = Path("/sys/fs/cgroup/memory")
@@ -101,11 +104,21 @@ def test_memory_limit_is_read_from_the_cgroup() -> None:
         cm = _cgroup(V1_MEMORY, name, {"memory.limit_in_bytes": str(limit)})
     else:
         pytest.skip("no memory controller on this machine")
-    with cm as d, _spinner_in([d], seconds=5.0) as proc:
-        time.sleep(0.3)
-        s = CgroupProbe(proc.pid).sample()
+    with cm as d:
+        # the child allocates only once it is inside: v1 does not move pages charged before a task moved
+        proc = subprocess.Popen([sys.executable, "-c", ALLOCATE], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            (d / "cgroup.procs").write_text(str(proc.pid))
+            proc.stdin.write(b"go\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline().strip() == b"ready"
+            s = CgroupProbe(proc.pid).sample()
+        finally:
+            proc.kill()
+            proc.wait(timeout=10)
     assert s.memory_limit == limit, s
-    assert 1 << 20 < s.memory_usage < limit, s  # a Python interpreter's few MB, charged to the new cgroup
+    assert 32 << 20 <= s.memory_usage < limit, s  # the child's 32 MiB, touched inside the new cgroup
 
 
 def test_current_cgroup_is_read_from_its_real_files() -> None:

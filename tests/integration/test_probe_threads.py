@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import threading
 import time
@@ -19,7 +20,15 @@ from bottlenecktop.probes.threads import WaitSampler
 from bottlenecktop.recording import RecordingWriter, read_recording
 from bottlenecktop.runner import Runner
 from bottlenecktop.session import Header, Session, Target
-from tests.support.wait_children import THREADED_PROXY, WAITS, ListenServer, SlowReplyServer, http_clients, process
+from tests.support.wait_children import (
+    THREADED_PROXY,
+    UNIX_AND_V6,
+    WAITS,
+    ListenServer,
+    SlowReplyServer,
+    http_clients,
+    process,
+)
 
 
 def _script(tmp_path: Path, name: str, text: str) -> str:
@@ -157,3 +166,35 @@ def test_tick_loop_records_waits_peers_and_cgroup_and_survives_the_target_exit(
     assert [f.waits.waits if f.waits else None for f in back] == [f.waits.waits if f.waits else None for f in frames]
     size = len(msgspec.json.encode(with_waits[0]))
     assert size < 4000, size  # one frame's waits, peers and cgroup stay small: recordings are 1 Hz for hours
+
+
+def test_unix_and_ipv6_peers_are_named(tmp_path: Path) -> None:
+    path = str(tmp_path / "db.sock")
+    unix = socket.socket(socket.AF_UNIX)
+    unix.bind(path)
+    unix.listen(4)
+    v6 = socket.socket(socket.AF_INET6)
+    try:
+        v6.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    v6.listen(4)
+    v6_peer = f"[::1]:{v6.getsockname()[1]}"
+    accepted: list[socket.socket] = []
+    # a server accepts: a connection still in the listen queue has no inode yet, and so no name to find
+    acceptor = threading.Thread(target=lambda: accepted.append(unix.accept()[0]), daemon=True)
+    acceptor.start()
+    try:
+        script = _script(tmp_path, "unix_v6_child.py", UNIX_AND_V6)
+        with process([sys.executable, script, "20", path, str(v6.getsockname()[1])]) as (proc, words):
+            tids = {k: int(v) for k, v in (w.split("=") for w in words)}
+            sample, by_tid = _threads_by_tid(proc.pid, 1.5)
+    finally:
+        for c in accepted:
+            c.close()
+        unix.close()
+        v6.close()
+    assert by_tid[tids["unix"]].peer == f"unix:{path}" and by_tid[tids["unix"]].waits.get("socket", 0) >= 90
+    assert by_tid[tids["v6"]].peer == v6_peer
+    roles = {p.peer: p.role for p in sample.peers}
+    assert roles == {f"unix:{path}": "unix", v6_peer: "downstream"}, sample.peers

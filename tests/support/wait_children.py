@@ -224,3 +224,23 @@ def _readline(proc: subprocess.Popen[str], timeout: float) -> str:
     t.start()
     t.join(timeout)
     return out[0] if out else ""
+
+
+# argv: seconds, a unix socket path, an IPv6 loopback port: one thread blocked in recv on each
+UNIX_AND_V6 = PRELUDE + """
+seconds, path, port = float(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+u = socket.socket(socket.AF_UNIX)
+u.connect(path)
+v6 = socket.create_connection(("::1", port))
+tids = {}
+def recv_on(name, s):
+    tids[name] = threading.get_native_id()
+    s.recv(10)
+for name, s in (("unix", u), ("v6", v6)):
+    threading.Thread(target=recv_on, args=(name, s), daemon=True).start()
+deadline = time.monotonic() + 5
+while len(tids) < 2 and time.monotonic() < deadline:
+    time.sleep(0.01)
+ready(*[f"{k}={v}" for k, v in tids.items()])
+time.sleep(seconds)
+"""

@@ -76,6 +76,7 @@ def test_captured_lines_parse() -> None:
     (EPOLL, [LISTENER, CLIENT, DOWN], "idle"),  # an event loop that would accept new work: idle
     (EPOLL, [PIPE], "other"),
     (POLL, None, "other"),  # the pollfd array could not be read
+    (PSELECT, [], "sleep"),  # select() with no fds, as a sleep
 ])
 def test_classes(captured: tuple[bytes, bytes, bytes], endpoints: list[Endpoint] | None, expected: str) -> None:
     stat, wchan, line = captured
