@@ -20,6 +20,7 @@ class RunConfig:
     max_error_rate: float = 0.01
     max_rps: float | None = None
     goal_rps: float | None = None
+    horizon_s: float = 3600.0  # a rate that exhausts memory sooner than this many seconds is not sustainable
     interval: float = 1.0  # seconds per tick
     headers: tuple[tuple[str, str], ...] = ()
     method: str = "GET"

@@ -16,13 +16,16 @@ from typing import Protocol
 import msgspec
 
 from bottlenecktop.probes.samples import (
+    CgroupSample,
     LoadSecond,
     NodeSample,
+    PeersSample,
     ProcSample,
     RampOutcome,
     RemoteSample,
     StackWindow,
     StepResult,
+    WaitSample,
 )
 from bottlenecktop.session import Event, EventKind, Frame, Session
 
@@ -53,6 +56,24 @@ class _StackProbe(Protocol):
     def stop(self) -> None: ...
 
 
+class _WaitProbe(Protocol):
+    def start(self) -> None: ...
+    def take(self, t_end: float | None = None) -> WaitSample | None: ...
+    def stop(self, timeout: float = 2.0) -> None: ...
+
+
+class _PeersProbe(Protocol):
+    def sample(self) -> PeersSample: ...
+
+
+class _CgroupProbe(Protocol):
+    def sample(self) -> CgroupSample: ...
+
+
+# The kernel-side probes of a target (the wait sampler, its peers, its cgroup), made again on attach.
+KernelProbes = tuple[_WaitProbe | None, _PeersProbe | None, _CgroupProbe | None]
+
+
 class _Driver(Protocol):
     def poll(self) -> list[LoadSecond | StepResult | RampOutcome]: ...
     def command(self, name: str, value: float | str | None = None) -> None: ...
@@ -70,6 +91,9 @@ class _Writer(Protocol):
 
 # Attaching to a process a person picked on the screen: returns its process probe and, if possible, stacks.
 AttachFactory = Callable[[int], tuple[_ProcProbe, _StackProbe | None]]
+
+
+MAX_PEER_PROCS = 3  # local downstream processes sampled per tick
 
 
 class Runner:
@@ -92,6 +116,9 @@ class Runner:
         stack_window_s: float = 5.0,
         attach: AttachFactory | None = None,
         remote: _RemoteProbe | None = None,
+        kernel: KernelProbes = (None, None, None),
+        attach_kernel: Callable[[int], KernelProbes] | None = None,
+        peer_probe: Callable[[int], _ProcProbe] | None = None,
     ) -> None:
         self.session = session
         self.t0 = t0
@@ -107,6 +134,10 @@ class Runner:
         self.stack_window_s = stack_window_s
         self.attach_factory = attach
         self.remote = remote  # scraped on worker threads: begun at the tick's start, collected within a budget
+        self.waits, self.peers, self.cgroup = kernel
+        self.attach_kernel = attach_kernel
+        self.peer_probe = peer_probe
+        self._peer_probes: dict[int, _ProcProbe | None] = {}  # pid -> its probe (None: it could not be probed)
         self.outcome: RampOutcome | None = None
         self.stop_reason = ""
         self._stop = threading.Event()
@@ -178,6 +209,9 @@ class Runner:
                 except Exception as exc:
                     self._fail("stopping the run", exc)
         finally:
+            if self.waits is not None:  # its thread must end with the run, however the run ended
+                with contextlib.suppress(Exception):
+                    self.waits.stop()
             if self.stacks is not None and self.failure is not None:
                 with contextlib.suppress(Exception):  # _finish failed part-way: py-spy must not outlive us
                     self.stacks.stop()
@@ -192,6 +226,8 @@ class Runner:
     def _loop(self) -> None:
         if self.stacks is not None:
             self.stacks.start()
+        if self.waits is not None:
+            self.waits.start()
         deadline = time.monotonic() + self.interval
         while True:
             if self._stop.wait(max(0.0, deadline - time.monotonic())):
@@ -242,6 +278,7 @@ class Runner:
             # each outage is said once by the probe; the same text again is a new outage, so not _unsaid
             events += [Event(kind="remote", text=n) for n in self.remote.notices]
             self.remote.notices.clear()
+        waits, peers, cgroup = self._kernel_samples(t, events)
         return Frame(
             t=round(t, 3),
             load=load,
@@ -252,10 +289,49 @@ class Runner:
             driver=self.driver_proc.sample() if self.driver_proc is not None else None,
             self_proc=self.self_proc.sample() if self.self_proc is not None else None,
             stacks=stacks,
+            waits=waits,
+            peers=peers,
+            cgroup=cgroup,
+            peer_procs=self._peer_samples(peers, target),
             marks=[self._marks.popleft() for _ in range(len(self._marks))],
             events=events,
             remote=remote,
         )
+
+    def _kernel_samples(self, t: float, events: list[Event]) -> tuple[WaitSample | None, PeersSample | None,
+                                                                      CgroupSample | None]:
+        """The wait aggregate, peers and cgroup of the target for this tick; a probe that fails says so once."""
+        waits = peers = cgroup = None
+        try:
+            if self.waits is not None:
+                waits = self.waits.take(round(t, 3))
+            if self.peers is not None and not self._target_gone:
+                peers = self.peers.sample()
+            if self.cgroup is not None and not self._target_gone:
+                cgroup = self.cgroup.sample()
+        except Exception as exc:  # a probe's surprise must never end the run
+            events += self._unsaid("other", [f"kernel probes failed: {type(exc).__name__}: {exc}"])
+        return waits, peers, cgroup
+
+    def _peer_samples(self, peers: PeersSample | None, target: ProcSample | None) -> list[ProcSample]:
+        """The local processes behind the busiest downstream peers (at most MAX_PEER_PROCS), sampled like the
+        target, so that the verdict can say what limits them. A probe is kept per pid across ticks (its rates
+        need the previous sample)."""
+        if self.peer_probe is None or peers is None:
+            return []
+        own = {target.pid} if target is not None else set()
+        pids = list(dict.fromkeys(d.pid for d in peers.downstream if d.pid is not None and d.pid not in own))
+        out = []
+        for pid in pids[:MAX_PEER_PROCS]:
+            if pid not in self._peer_probes:
+                try:
+                    self._peer_probes[pid] = self.peer_probe(pid)
+                except Exception:  # gone, or not ours to read: the verdict names the address alone
+                    self._peer_probes[pid] = None
+            probe = self._peer_probes[pid]
+            if probe is not None:
+                out.append(probe.sample())
+        return out
 
     def _with_python_thread_names(self, sample: ProcSample) -> ProcSample:
         """The kernel knows Python threads only by the process name; py-spy knows what the program called them."""
@@ -295,6 +371,16 @@ class Runner:
         self.session.header.target.pid = pid
         if self.stacks is not None:
             self.stacks.start()
+        if self.attach_kernel is not None:
+            if self.waits is not None:
+                self.waits.stop()
+            try:
+                self.waits, self.peers, self.cgroup = self.attach_kernel(pid)
+            except Exception as exc:  # the pid may be gone already: the ProcessProbe says so too
+                self.waits = self.peers = self.cgroup = None
+                events.append(Event(kind="attach-failed", text=f"no kernel wait states for pid {pid}: {exc}"))
+            if self.waits is not None:
+                self.waits.start()
         self._last_window = t
         events.append(Event(kind="attach", text=f"attached to pid {pid}"))
 

@@ -13,13 +13,16 @@ from typing import Any, Literal
 import msgspec
 
 from bottlenecktop.probes.samples import (
+    CgroupSample,
     LoadSecond,
     NodeSample,
+    PeersSample,
     ProcSample,
     RampOutcome,
     RemoteSample,
     StackWindow,
     StepResult,
+    WaitSample,
 )
 from bottlenecktop.verdict_types import Mode, Verdict
 
@@ -83,6 +86,10 @@ class Frame(msgspec.Struct, kw_only=True, omit_defaults=True):
     driver: ProcSample | None = None  # the load driver's process
     self_proc: ProcSample | None = None  # bottlenecktop's own process
     stacks: StackWindow | None = None  # a stack window that closed in this tick
+    waits: WaitSample | None = None  # the target's kernel wait states over the sweeps since the last tick
+    peers: PeersSample | None = None  # the target's connections: requests outstanding per downstream (tcp_info)
+    cgroup: CgroupSample | None = None  # the target's cgroup: quota, throttling, memory limit, pressure
+    peer_procs: list[ProcSample] = []  # the local processes behind the target's downstream peers (peers.downstream)
     marks: list[str] = []  # marks a person set in this tick
     events: list[Event] = []  # things that happened in this tick
     remote: list[RemoteSample] = []  # the target's nodes seen through Prometheus exporters, one per host

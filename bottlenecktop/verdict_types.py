@@ -55,6 +55,9 @@ class Capacity(msgspec.Struct, kw_only=True):
     driver_limited: bool = False
     lower_bound: bool = False  # the target may sustain more
     ramp_end_reason: MagicReason = ""
+    # Seconds the magic number can be held before the target's memory (or its cgroup's limit) is gone, when it
+    # keeps memory per request (a leak); None: no such limit was seen.
+    sustainable_for_s: float | None = None
 
 
 class Bottleneck(msgspec.Struct, kw_only=True):

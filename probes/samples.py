@@ -281,3 +281,133 @@ class RemoteSample(msgspec.Struct, kw_only=True, omit_defaults=True):
     resets: list[str] = []  # counters that went down this tick (each is a gap for this tick)
     stale: bool = False  # no fresh data this tick (the exporter did not answer in time, or Prometheus has none)
     age_s: float | None = None  # how old the newest data is, seconds (Prometheus: since its last scrape)
+# -- kernel wait states (probes/threads.py) ---------------------------------------------------------------------
+# What a thread of the target is doing, as the kernel says (scheduler state, blocked syscall, wchan), never from
+# function names: running (state R), futex (a lock or condition), socket (blocked on one or more sockets that are
+# not listeners: read/recv/poll/select/epoll; see the peer for which), disk (state D, fsync and friends, aio),
+# sleep (nanosleep), idle (accept, or poll/epoll/select over a set that holds a listening socket: waiting for work),
+# other (pipes, eventfds, child waits, signals, anything else).
+KernelWaitClass = Literal["running", "futex", "socket", "disk", "sleep", "idle", "other"]
+KERNEL_WAIT_CLASSES: tuple[KernelWaitClass, ...] = ("running", "futex", "socket", "disk", "sleep", "idle", "other")
+# Who is at the other end of a socket a thread waits on: client (the socket was accepted on one of the target's
+# listening ports: the request path), downstream (the target opened it to another address), unix (a unix-domain
+# socket), other (not a TCP or unix socket we could resolve).
+PeerRole = Literal["client", "downstream", "unix", "other"]
+
+
+class PeerWait(msgspec.Struct, kw_only=True, array_like=True):
+    """Thread time of the target spent blocked on sockets to one peer, over a wait window."""
+
+    # "127.0.0.1:6379", "[::1]:5432", "unix:/run/postgresql/.s.PGSQL.5432"; the request path: "clients of :PORT"
+    peer: str = ""
+    role: PeerRole = "other"
+    threads: float = 0.0  # mean number of the target's threads blocked on this peer per sweep
+    pct: float = 0.0  # % of all thread-samples of the window (a thread waiting on N sockets counts 1/N for each)
+
+
+class ThreadWait(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One thread's wait states over a window (only the top few threads are kept)."""
+
+    tid: int = 0
+    pid: int = 0  # the process (thread group) it belongs to
+    name: str = ""  # /proc comm
+    samples: int = 0
+    waits: dict[str, float] = {}  # KernelWaitClass -> % of this thread's samples
+    syscall: str = ""  # the syscall it was most often blocked in ("futex", "recvfrom", ...)
+    wchan: str = ""  # the kernel function it most often slept in ("futex_do_wait", ...)
+    peer: str = ""  # the peer it most often waited on, when it waited on a socket
+
+
+class ProcessWaits(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The wait states of one process of the target's tree (the target and its children)."""
+
+    pid: int = 0
+    name: str = ""
+    threads: float = 0.0  # mean thread count over the window
+    waits: dict[str, float] = {}  # KernelWaitClass -> % of this process's thread-samples
+
+
+class WaitSample(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The target's threads as the kernel saw them over the window since the previous tick (a few sweeps)."""
+
+    t_start: float = 0.0  # session clock seconds
+    t_end: float = 0.0
+    pid: int = 0
+    sweeps: int = 0  # how many times every thread was read in the window
+    threads: float = 0.0  # mean thread count per sweep, the target and its children
+    waits: dict[str, float] = {}  # KernelWaitClass -> % of all thread-samples (sums to about 100)
+    peers: list[PeerWait] = []  # by thread time, largest first, at most 8
+    syscalls: dict[str, float] = {}  # blocked syscall name -> % of all thread-samples, the top 6
+    wchans: dict[str, float] = {}  # wchan -> % of all thread-samples, the top 6 (running threads have none)
+    top_threads: list[ThreadWait] = []  # most samples running or in futex/socket/disk first; at most 8
+    processes: list[ProcessWaits] = []  # per process, only when the target has children; at most 8
+    unresolved_pct: float = 0.0  # % of thread-samples in poll/select whose fd set could not be read (mem denied)
+    sweep_hz: float = 0.0  # sweeps per second in the window (adapts to the thread count)
+    cost_pct: float = 0.0  # the sampler's own CPU, % of one core over the window
+    error: str = ""  # why waits are missing (target exited, permission denied)
+
+
+# -- downstream peers and the request path from tcp_info (probes/peers.py) ------------------------------------------
+
+
+class DownstreamPeer(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Connections from the target to one address:port it opened sockets to, from tcp_info at the tick's end."""
+
+    peer: str = ""  # "127.0.0.1:6379" or "[::1]:5432"
+    sockets: int = 0  # established connections to it
+    # sockets with data sent and nothing received since (tcp_info: last data sent newer than last received, or
+    # nothing ever received): a request awaiting its reply
+    outstanding: int = 0
+    oldest_ms: float = 0.0  # age of the oldest outstanding request (ms since its last data was sent)
+    mean_age_ms: float = 0.0  # mean age of the outstanding requests
+    rtt_ms: float = 0.0  # mean smoothed RTT of the connections (tcpi_rtt)
+    unacked: int = 0  # segments sent and not yet acknowledged, summed
+    pid: int | None = None  # the local process listening at the peer address, when it is on this host
+    process: str = ""  # its name ("redis-server")
+
+
+class ListenerLoad(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The request path: connections accepted on one of the target's listening ports, from tcp_info."""
+
+    port: int = 0
+    sockets: int = 0  # established client connections
+    in_progress: int = 0  # sockets with a request received and not answered since (the mirror of outstanding)
+    oldest_ms: float = 0.0  # age of the oldest request in progress (ms since its last data arrived)
+
+
+class PeersSample(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Where the target's TCP connections go, at the end of one tick."""
+
+    downstream: list[DownstreamPeer] = []  # by outstanding, then sockets; at most 12
+    listeners: list[ListenerLoad] = []  # one per listening port of the target
+    sockets: int = 0  # TCP sockets the target holds (all states but TIME_WAIT)
+    cost_ms: float = 0.0  # CPU the probe spent on this sample
+    error: str = ""
+
+
+# -- the target's cgroup (probes/cgroup.py) --------------------------------------------------------------------------
+
+
+class CgroupSample(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """CPU quota, throttling, memory limit and pressure of the target's cgroup; rates over the last tick."""
+
+    path: str = ""  # the cgroup path as in /proc/PID/cgroup ("/system.slice/app.service")
+    version: int = 2  # 1 or 2
+    quota_cores: float | None = None  # CPU quota in cores (cpu.max, cfs_quota_us/cfs_period_us); None: unlimited
+    quota_path: str = ""  # the cgroup that sets that quota: the target's own or an ancestor's
+    period_us: int = 0  # quota period, microseconds
+    usage_cores: float = 0.0  # CPU the cgroup used, cores (cpu.stat usage_usec, cpuacct.usage)
+    periods: float = 0.0  # enforcement periods per second (nr_periods)
+    throttled_periods: float = 0.0  # periods per second in which the cgroup was throttled (nr_throttled)
+    throttled_pct: float = 0.0  # throttled periods / periods in the tick, 0..100
+    throttled_ms: float = 0.0  # ms per second the cgroup's tasks were held back by the quota (throttled_usec)
+    memory_limit: int | None = None  # bytes (memory.max, memory.limit_in_bytes); None: unlimited
+    memory_usage: int = 0  # bytes (memory.current, memory.usage_in_bytes)
+    memory_high: int | None = None  # bytes (v2 memory.high), when set
+    oom_kills: int = 0  # new OOM kills in the cgroup in the tick (memory.events oom_kill, memory.oom_control)
+    psi_cpu_some: float | None = None  # % of the tick some task of the cgroup waited for CPU (cpu.pressure)
+    psi_cpu_full: float | None = None
+    psi_memory_some: float | None = None  # memory.pressure
+    psi_memory_full: float | None = None
+    psi_io_some: float | None = None  # io.pressure
+    error: str = ""

@@ -31,6 +31,8 @@ class Context:
     stacks: list[StackWindow | None]  # the target's stack window covering each frame
     pressured: list[bool | None]  # the load pushed the target past easy (None: no load in the frame)
     thread_names: dict[int, str] = field(default_factory=dict)  # tid -> the name Python gave it (from py-spy)
+    # Threads on a futex at the lightest load: a pool waiting for work, there whatever the load (kernel waits).
+    futex_floor: float = 0.0
     _shares: dict[int, dict[str, float]] = field(default_factory=dict)
 
     def ncpu(self, frame: Frame) -> int:
@@ -183,6 +185,16 @@ def remote_only(header: Header, frames: Sequence[Frame]) -> bool:
     """The target's nodes are watched through exporters and no local process of it is known: this node is only
     the load generator's, and the remote nodes are judged instead (analysis/remote.py)."""
     return bool(header.remote_sources) and header.target.pid is None and all(f.target is None for f in frames)
+def futex_floor(frames: Sequence[Frame]) -> float:
+    """The fewest threads on a futex among the frames of the lightest third of the load (all frames without
+    load): those waits are there at any load, so they are a pool idling, not requests waiting on each other."""
+    seen = [(f.load.offered_rps if f.load is not None else 0.0, f.waits.threads * f.waits.waits.get("futex", 0.0) / 100)
+            for f in frames if f.waits is not None and not f.waits.error and f.waits.sweeps > 0]
+    if not seen:
+        return 0.0
+    seen.sort(key=lambda x: x[0])
+    light = seen[:max(1, len(seen) // 3)]
+    return min(n for _, n in light)
 
 
 def build_context(header: Header, frames: Sequence[Frame]) -> Context:
@@ -200,4 +212,5 @@ def build_context(header: Header, frames: Sequence[Frame]) -> Context:
         stacks=stacks,
         thread_names={th.tid: th.name for w in stacks if w is not None for th in w.threads if th.name},
         pressured=[is_pressured(f, header) for f in frames],
+        futex_floor=futex_floor(frames),
     )

@@ -47,7 +47,8 @@ def judge(rules: Sequence[Rule], ctx: Context, window_s: float) -> list[Finding]
         if span is None:
             continue
         found.append(Finding(resource=rule.resource, severity=SATURATED if saturated else WARNING,
-                             score=_score(span, saturated, rule.specific, window_s), scope=span.scope(),
+                             score=_score(span, saturated, rule.specific, window_s),
+                             scope=rule.scope_of(span, ctx) if rule.scope_of else span.scope(),
                              evidence=rule.describe(span, ctx), t_start=span.t_start, t_end=span.t_end))
     return found
 

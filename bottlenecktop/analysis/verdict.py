@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from bottlenecktop.analysis.attribution import at_knee
 from bottlenecktop.analysis.capacity import ceilings, plan, request_cost
 from bottlenecktop.analysis.findings import RESOURCES, SATURATED, TARGET_EXIT, Finding, LiveStatus, StatusPhase
 from bottlenecktop.analysis.knee import LIMIT_REASONS, Magic, find_knee, magic_number, overload, steps_of, within_slo
+from bottlenecktop.analysis.leak import find_leak, leak_finding, sustainable_for
 from bottlenecktop.analysis.rules.driver import CPU_WARN as DRIVER_CPU_WARN
 from bottlenecktop.analysis.use import find_findings
 from bottlenecktop.probes.samples import StepResult
@@ -28,6 +30,7 @@ from bottlenecktop.verdict_types import (
 __all__ = ["SCHEMA", "WINDOW_S", "build_verdict", "judging_window", "live_status", "step_rows", "verdict_of"]
 
 WINDOW_S = 5.0  # seconds a signal must hold to count
+HORIZON_S = 3600.0  # a rate that exhausts memory sooner than this is not sustainable (--horizon)
 
 
 def _r(x: float | None, digits: int = 1) -> float | None:
@@ -106,7 +109,7 @@ def judging_window(steps: Sequence[StepResult]) -> float:
 
 
 def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None = None,
-                  goal_rps: float | None = None) -> Verdict:
+                  goal_rps: float | None = None, horizon_s: float = HORIZON_S) -> Verdict:
     """The verdict, schema bottlenecktop.verdict/1 (DESIGN.md) plus added fields: knee, cost per request,
     overload behaviour, the capacity plan for ``goal_rps`` (req/s), the target's exit."""
     slo = header.slo
@@ -116,16 +119,47 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
     magic = magic_number(frames, slo)
     knee = find_knee(steps)
     hit_limit = magic.reason in LIMIT_REASONS or any(not s.sustained for s in steps)
-    lead, confidence = _choose(findings, magic, hit_limit, frames)
+    behaviour = overload(steps, magic, knee)
+    leak = find_leak(frames)
+    rate = magic.rps or max((s.achieved_rps for s in steps), default=0.0)
+    lasts = sustainable_for(leak, rate) if leak is not None else None
+    unsustainable = leak_finding(leak, rate, horizon_s) if leak is not None else None
+    if unsustainable is not None:  # memory gone within the horizon at the magic number: nothing else matters first
+        for f in findings:
+            if f.resource == "memory":
+                unsustainable.evidence.extend(e for e in f.evidence if e not in unsustainable.evidence)
+        findings = [unsustainable, *(f for f in findings if f.resource != "memory")]
+        lead: Finding | None = unsustainable
+        confidence = 0.9
+    else:
+        lead, confidence = _choose(findings, magic, hit_limit, frames)
+        weak = lead is None or lead.severity != SATURATED
+        if weak and hit_limit and (behaviour is None or behaviour.behaviour != "shed"):
+            # No threshold held: rank by what changed across the knee, against the strongest warning.
+            knee_lead = at_knee(header, frames, steps)
+            if knee_lead is not None and (lead is None or knee_lead.score > lead.score):
+                old = next((f for f in findings if f.resource == knee_lead.resource), None)
+                if old is not None:
+                    knee_lead.evidence.extend(old.evidence)
+                findings = [*(f for f in findings if f is not old), knee_lead]
+                lead, confidence = knee_lead, round(knee_lead.score, 2)
     duration = frames[-1].t - frames[0].t + header.interval if frames else 0.0
     if lead is not None and lead.resource != TARGET_EXIT:
-        bottleneck = Bottleneck(resource=lead.resource, scope=lead.scope, confidence=confidence,
-                                evidence=list(lead.evidence))
+        evidence = list(lead.evidence)
+        if lead.severity != SATURATED and not any(e.startswith("missing: ") for e in evidence):
+            evidence.append(f"missing: the leading candidate, {lead.resource}, never stayed past its saturation "
+                            f"threshold for {window:.0f} s; the ramp's limit is the reason to name it")
+        bottleneck = Bottleneck(resource=lead.resource, scope=lead.scope, confidence=confidence, evidence=evidence)
     else:
         said = (f"no resource stayed saturated for {window:.0f} s or more in the {duration:.0f} s observed"
                 if frames else "no frames were recorded")
         if magic.lower_bound and magic.rps:
             said += f"; the ramp ended ({magic.reason}) before the target showed a limit"
+        elif hit_limit and behaviour is not None and behaviour.behaviour == "shed":
+            said += "; past its limit the target sheds load on purpose (fast errors), which is its own policy"
+        elif hit_limit:
+            said += ("; nothing changed with the load across the knee (CPU, pressure, disks, memory): the latency "
+                     "looks like the target's own")
         bottleneck = Bottleneck(resource="none", scope="node",
                                 confidence=0.0 if not frames else 0.5 if duration >= 3 * window else 0.2,
                                 evidence=[said])
@@ -138,7 +172,8 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
                           error_rate_at_max=_r(magic.error_rate, 4),
                           slo=SloLimits(p99_ms=slo.p99_ms, error_rate=slo.error_rate),
                           confirmed=magic.confirmed, driver_limited=magic.driver_limited,
-                          lower_bound=magic.lower_bound, ramp_end_reason=magic.reason),
+                          lower_bound=magic.lower_bound, ramp_end_reason=magic.reason,
+                          sustainable_for_s=None if lasts is None else round(lasts)),
         bottleneck=bottleneck,
         findings=[FindingRow(resource=f.resource, severity=f.severity, evidence=list(f.evidence), scope=f.scope,
                              score=f.score, t_start=_r(f.t_start), t_end=_r(f.t_end)) for f in findings],
@@ -146,7 +181,7 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
         recording=recording,
         knee=None if knee is None else Knee(achieved_rps=_r(knee.achieved_rps), offered_rps=_r(knee.offered_rps),
                                             p99_ms=_r(knee.p99_ms, 2), step=knee.step, t=_r(knee.t_end)),
-        overload=overload(steps, magic, knee),
+        overload=behaviour,
         cost_per_request=cost,
         target_exit=None if exited is None else TargetExit(t=_r(exited.t_start), evidence=exited.evidence[0]),
         mode=header.mode,

@@ -178,6 +178,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-rps", metavar="N", type=_positive_float, help="never offer more than N req/s")
     p.add_argument("--goal-rps", metavar="N", type=_positive_float,
                    help="the load to plan for: exit 1 if not reached within the SLO; how many machines serve it")
+    p.add_argument("--horizon", metavar="SECONDS", type=_bounded_float(30 * 86400.0, 1.0, " s"), default=3600.0,
+                   help="a rate that exhausts memory sooner than this is not sustainable (default 3600)")
     p.add_argument("--interval", metavar="SECONDS", type=_bounded_float(3600.0, MIN_INTERVAL_S, " s"), default=1.0,
                    help=f"seconds per sample (default 1, at least {MIN_INTERVAL_S:g})")
     p.add_argument("-H", "--header", dest="headers", metavar="'Name: value'", type=_header, action="append",
@@ -407,7 +409,8 @@ def parse_args(argv: Sequence[str]) -> RunConfig:
     return RunConfig(
         mode=mode, url=url, pid=ns.pid, headless=ns.headless, json_path=ns.json, max_time=ns.max_time,
         record_path=ns.record, record=not ns.no_record, slo_p99_ms=ns.slo_p99, max_error_rate=ns.max_error_rate,
-        max_rps=ns.max_rps, goal_rps=ns.goal_rps, interval=ns.interval, headers=tuple(ns.headers),
+        max_rps=ns.max_rps, goal_rps=ns.goal_rps, horizon_s=ns.horizon, interval=ns.interval,
+        headers=tuple(ns.headers),
         method=ns.method, body=_read_body(ns.body), yes=ns.yes, closed_model=ns.closed_model,
         concurrency=ns.connections, timeout=ns.timeout, start_rps=ns.start_rps, step_seconds=ns.step_seconds,
         http2=ns.http2, insecure=ns.insecure,

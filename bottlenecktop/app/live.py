@@ -81,7 +81,7 @@ class LiveRun:
 
         recording = str(self.writer.path) if self.writer is not None and self.writer.error is None else None
         verdict = build_verdict(self.session.header, self.session.snapshot(), recording=recording,
-                                goal_rps=self.config.goal_rps)
+                                goal_rps=self.config.goal_rps, horizon_s=self.config.horizon_s)
         if self.writer is not None:
             self.writer.write_verdict(verdict)
         self.session.set_verdict(verdict)
@@ -232,6 +232,15 @@ def _driver_config(config: RunConfig, url: str, t0: float, address: str | None =
                         insecure=config.insecure, connect_host=address, **extra)
 
 
+def _kernel_probes(pid: int, t0: float) -> Any:
+    """The wait sampler, peers and cgroup probes of PID (the runner starts, samples and stops them)."""
+    from bottlenecktop.probes.cgroup import CgroupProbe
+    from bottlenecktop.probes.peers import PeerProbe
+    from bottlenecktop.probes.threads import WaitSampler
+
+    return WaitSampler(pid, t0=t0), PeerProbe(pid), CgroupProbe(pid)
+
+
 def build_live_run(config: RunConfig) -> LiveRun:
     """Start what a live mode needs; raise BadInput or RunFailed with one line if it cannot start."""
     from bottlenecktop.probes.process import ProcessNotFound, ProcessProbe
@@ -321,6 +330,9 @@ def build_live_run(config: RunConfig) -> LiveRun:
             self_proc=ProcessProbe(os.getpid(), include_children=False, top_threads=4),
             writer=writer, max_time=config.max_time, attach=attach,
             stack_window_s=5.0, remote=remote,
+            kernel=_kernel_probes(pid, t0) if pid is not None else (None, None, None),
+            attach_kernel=lambda new_pid: _kernel_probes(new_pid, t0),
+            peer_probe=lambda peer_pid: ProcessProbe(peer_pid, top_threads=4),
         )
     except BaseException:
         for thing in reversed(started):

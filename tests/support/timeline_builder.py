@@ -15,13 +15,19 @@ from typing import Any
 import msgspec
 
 from bottlenecktop.probes.samples import (
+    CgroupSample,
     CpuSample,
     DiskSample,
+    DownstreamPeer,
     FunctionShare,
+    ListenerLoad,
     LoadSecond,
     MemorySample,
     NetSample,
     NodeSample,
+    PeerRole,
+    PeersSample,
+    PeerWait,
     ProcSample,
     RampEndReason,
     RampOutcome,
@@ -32,6 +38,7 @@ from bottlenecktop.probes.samples import (
     TcpSample,
     ThreadSample,
     ThreadState,
+    WaitSample,
 )
 from bottlenecktop.session import Event, Frame, Header, Slo, Target
 from bottlenecktop.verdict_types import Mode
@@ -110,6 +117,37 @@ def stacks(threads: list[tuple[str, int, dict[str, float], str]] | None = None, 
                        error=error)
 
 
+def waits(threads: float = 8.0, pid: int = PID, running: float = 0.0, futex: float = 0.0, socket: float = 0.0,
+          disk: float = 0.0, sleep: float = 0.0, idle: float = 0.0, other: float = 0.0,
+          peers: list[tuple[str, PeerRole, float]] | None = None) -> WaitSample:
+    """Kernel wait states; each class in threads (mean per sweep, out of ``threads``); ``peers``: (peer, role,
+    threads blocked on it). The builder sets its times."""
+    counts = {"running": running, "futex": futex, "socket": socket, "disk": disk, "sleep": sleep, "idle": idle,
+              "other": other}
+    pct = {k: v / threads * 100 for k, v in counts.items() if v > 0}
+    pws = [PeerWait(peer=p, role=r, threads=n, pct=n / threads * 100) for p, r, n in peers or []]
+    return WaitSample(pid=pid, sweeps=5, threads=threads, waits=pct, peers=pws, sweep_hz=5.0)
+
+
+def peers(downstream: list[tuple[str, int, int]] | None = None, listeners: list[tuple[int, int, int]] | None = None,
+          owners: dict[str, tuple[int, str]] | None = None) -> PeersSample:
+    """tcp_info: ``downstream`` (peer, sockets, outstanding requests), ``listeners`` (port, sockets, in progress),
+    ``owners``: peer -> (pid, name) of the local process listening there."""
+    owned = owners or {}
+    ds = [DownstreamPeer(peer=p, sockets=n, outstanding=o, pid=owned[p][0] if p in owned else None,
+                         process=owned[p][1] if p in owned else "") for p, n, o in downstream or []]
+    ls = [ListenerLoad(port=port, sockets=n, in_progress=busy) for port, n, busy in listeners or []]
+    return PeersSample(downstream=ds, listeners=ls, sockets=sum(d.sockets for d in ds) + sum(x.sockets for x in ls))
+
+
+def cgroup(path: str = "/bttest-1", quota: float | None = 0.5, usage: float = 0.5, throttled: float = 60.0,
+           memory_limit: int | None = None, memory_usage: int = 100 * 2**20) -> CgroupSample:
+    """The target's cgroup: quota and usage in cores, throttled % of periods, memory in bytes."""
+    return CgroupSample(path=path, quota_cores=quota, quota_path=path if quota else "", usage_cores=usage,
+                        periods=10.0, throttled_periods=throttled / 10, throttled_pct=throttled,
+                        throttled_ms=throttled * 5, memory_limit=memory_limit, memory_usage=memory_usage)
+
+
 class TimelineBuilder:
     """Appends frames one tick apart (``header.interval``), starting at t = interval."""
 
@@ -124,12 +162,15 @@ class TimelineBuilder:
         return self.frames[-1].t if self.frames else 0.0
 
     def tick(self, **parts: Any) -> Frame:
-        """One frame; ``parts`` are Frame fields (load, node, target, driver, self_proc, stacks, events, ...)."""
+        """One frame; ``parts`` are Frame fields (load, node, target, driver, self_proc, stacks, waits, peers,
+        cgroup, peer_procs, events, ...)."""
         t = round(self.t + self.header.interval, 6)
         if parts.get("load") is not None:
             parts["load"] = msgspec.structs.replace(parts["load"], t=t)
         if parts.get("stacks") is not None:
             parts["stacks"] = msgspec.structs.replace(parts["stacks"], t_start=t - self.header.interval, t_end=t)
+        if parts.get("waits") is not None:
+            parts["waits"] = msgspec.structs.replace(parts["waits"], t_start=t - self.header.interval, t_end=t)
         frame = Frame(t=t, **parts)
         self.frames.append(frame)
         return frame

@@ -7,9 +7,10 @@ from bottlenecktop.analysis.rules.driver import LOAD_DRIVER
 from bottlenecktop.analysis.rules.fds import FDS
 from bottlenecktop.analysis.rules.memory import MEMORY
 from bottlenecktop.analysis.rules.network import ACCEPT_QUEUE, NETWORK
+from bottlenecktop.analysis.rules.quota import CPU_QUOTA
 from bottlenecktop.analysis.rules.waits import DOWNSTREAM, LOCK
 
-RULES: tuple[Rule, ...] = (CPU, CPU_THREAD, MEMORY, DISK, NETWORK, ACCEPT_QUEUE, FDS, LOCK, DOWNSTREAM,
+RULES: tuple[Rule, ...] = (CPU_QUOTA, CPU, CPU_THREAD, MEMORY, DISK, NETWORK, ACCEPT_QUEUE, FDS, LOCK, DOWNSTREAM,
                            LOAD_DRIVER)
 
 __all__ = ["RULES", "Rule"]

@@ -20,6 +20,9 @@ class Rule:
     # Seconds the signal must hold, when shorter than the analysis window: for signals that are unambiguous as
     # soon as they last a tick or two (a process at its fd limit does not come back down on its own).
     window_s: float | None = None
+    # The finding's scope from its span, when more than the most common hit scope is to be said (what limits a
+    # downstream process); None: the span's scope.
+    scope_of: Callable[[Span, Context], str] | None = None
 
 
 def during(span: Span) -> str:

@@ -1,8 +1,10 @@
-"""disk: a device busy with a queue and long waits, PSI io, iowait, or the target's threads waiting in writes."""
+"""disk: a device busy with a queue and long waits, PSI io, iowait, or the target's threads waiting on the disk
+(D state or fsync as the kernel says; the stacks' file writes in recordings without kernel waits)."""
 
 from __future__ import annotations
 
 from bottlenecktop.analysis.context import Context
+from bottlenecktop.analysis.kernel import threads_in, waits_of, working_threads
 from bottlenecktop.analysis.rules.base import Rule, clamp, during
 from bottlenecktop.analysis.window import Hit, Span
 from bottlenecktop.session import Frame
@@ -36,10 +38,20 @@ def disk_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
         iowait = node.cpu.iowait
         values["iowait"] = iowait
     window = ctx.target_stacks(i)
-    wait = ctx.wait_shares(window).get("disk", 0.0) if window is not None else 0.0
-    if window is not None:
-        values["wait"] = wait
-        names["pid"] = str(window.pid)
+    kernel = waits_of(frame)
+    pid = None
+    if kernel is not None:  # the kernel says it: threads in D state, or blocked in fsync and friends
+        working = working_threads(kernel, ctx.futex_floor)
+        wait = clamp(threads_in(kernel, "disk") / working) if working >= 0.5 else 0.0
+        values["wait"], values["kernel"] = wait, 1.0
+        pid = kernel.pid or (frame.target.pid if frame.target is not None else None)
+    else:
+        wait = ctx.wait_shares(window).get("disk", 0.0) if window is not None else 0.0
+        if window is not None:
+            values["wait"] = wait
+            pid = window.pid
+    if pid is not None:
+        names["pid"] = str(pid)
     if (busy >= BUSY_SAT and (queue >= QUEUE_SAT or await_ms >= AWAIT_SAT_MS or psi >= PSI_WARN)) \
             or psi >= PSI_SAT or wait >= WAIT_SAT:
         level = 2
@@ -54,7 +66,7 @@ def disk_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
         if level == 2 and wait < WAIT_WARN and device_bps > 0 and values["target_bps"] < OWN_SHARE * device_bps:
             level = 1  # another process keeps the device busy; the target neither uses it much nor waits on it
     strength = max(clamp((busy - BUSY_WARN) / (100 - BUSY_WARN)), clamp(psi / 50), clamp(wait))
-    scope = "node" if busy >= BUSY_WARN or psi >= PSI_WARN else f"pid {window.pid}" if window else "node"
+    scope = "node" if busy >= BUSY_WARN or psi >= PSI_WARN else f"pid {pid}" if pid is not None else "node"
     return Hit(level, strength, scope, values, names)
 
 
@@ -76,8 +88,10 @@ def disk_describe(span: Span, ctx: Context) -> list[str]:
                    f"device's {span.mean('device_bps') / 1e6:.0f} MB/s")
     if span.mean("wait") > 0:
         pid = span.common("pid")
-        out.append(f"threads of pid {pid} spent {span.mean('wait') * 100:.0f} % of their samples waiting on file "
-                   f"writes or fsync {during(span)}")
+        how = ("in D state or fsync, as the kernel saw them" if any("kernel" in h.values for h in span.hits)
+               else "on file writes or fsync")
+        out.append(f"threads of pid {pid} spent {span.mean('wait') * 100:.0f} % of their time waiting {how} "
+                   f"{during(span)}")
     return out
 
 

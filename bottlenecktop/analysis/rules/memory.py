@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bottlenecktop.analysis.context import Context
+from bottlenecktop.analysis.kernel import cgroup_of
 from bottlenecktop.analysis.rules.base import Rule, clamp, during
 from bottlenecktop.analysis.window import Hit, Span
 from bottlenecktop.session import Frame
@@ -30,9 +31,18 @@ def memory_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
         level = 2
     if mem.psi_some is not None:
         values["psi"] = mem.psi_some
+    room = float(mem.available)
+    cg = cgroup_of(frame)
+    if cg is not None and cg.memory_limit:  # the cgroup's limit comes first when it is the nearer wall
+        room = min(room, float(max(0, cg.memory_limit - cg.memory_usage)))
+        values["cg_used"] = cg.memory_usage / cg.memory_limit * 100
+        if cg.memory_usage >= 0.9 * cg.memory_limit:
+            level = max(level, 1)
+        if (cg.psi_memory_some or 0) >= PSI_SAT or cg.oom_kills > 0:
+            level = 2
     target = frame.target
-    if target is not None and target.alive and target.rss_growth_bps > 0 and mem.available > 0:
-        to_exhaustion = mem.available / target.rss_growth_bps
+    if target is not None and target.alive and target.rss_growth_bps > 0 and room > 0:
+        to_exhaustion = room / target.rss_growth_bps
         values["growth"] = target.rss_growth_bps
         values["exhaust"] = to_exhaustion
         if to_exhaustion < EXHAUST_SAT_S:
@@ -49,6 +59,8 @@ def memory_hit(i: int, frame: Frame, ctx: Context) -> Hit | None:
 
 def memory_describe(span: Span, ctx: Context) -> list[str]:
     out = [f"available memory {span.mean('avail'):.0f} % {during(span)}"]
+    if any("cg_used" in h.values for h in span.hits):
+        out.append(f"the target's cgroup used {span.mean('cg_used'):.0f} % of its memory limit")
     detail = []
     if any("psi" in h.values for h in span.hits):
         detail.append(f"PSI memory some {span.mean('psi'):.0f} %")
@@ -61,7 +73,7 @@ def memory_describe(span: Span, ctx: Context) -> list[str]:
     if any("exhaust" in h.values for h in span.hits):
         last = next(h for h in reversed(span.hits) if "exhaust" in h.values)
         out.append(f"{span.scope()} grows its RSS by {last.values['growth'] / 2**20:.1f} MiB/s: available memory "
-                   f"runs out in about {last.values['exhaust']:.0f} s at that rate")
+                   f"(or its cgroup's limit) runs out in about {last.values['exhaust']:.0f} s at that rate")
     return out
 
 
