@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import psutil
 
 from bottlenecktop import __version__
+from bottlenecktop.app.agents import start_cluster_driver, wants_agents
 from bottlenecktop.config import RunConfig
 from bottlenecktop.errors import BadInput, RunFailed
 from bottlenecktop.runner import Runner
@@ -222,7 +223,10 @@ def build_live_run(config: RunConfig) -> LiveRun:
                 raise BadInput(str(exc)) from None
             stacks = StackProbe(pid, t0=t0)
         driver = driver_proc = None
-        if url is not None:
+        if url is not None and wants_agents(config):
+            driver = start_cluster_driver(config, _driver_config(config, url, t0))
+            started.append(driver)
+        elif url is not None:
             from bottlenecktop.probes.load.driver import LoadDriver
 
             driver = LoadDriver(_driver_config(config, url, t0))
