@@ -22,7 +22,7 @@ from tests.support.servers import CapacityServer, free_port
 
 pytest.importorskip("distributed")
 
-from bottlenecktop.probes.load.cluster.driver import ClusterDriver  # noqa: E402
+from bottlenecktop.probes.load.cluster.driver import ClusterDriver
 
 NGINX_CONF = """worker_processes 1;
 daemon off;
