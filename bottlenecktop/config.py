@@ -33,6 +33,8 @@ class RunConfig:
     insecure: bool = False  # skip TLS certificate checks (self-signed test servers)
     start_rps: float = 10.0  # the ramp's first step
     step_seconds: float = 3.0  # how long each ramp step lasts
+    agents: int | None = None  # several load agents through Dask: N local ones, or at most N of --cluster's
+    cluster: str | None = None  # a running Dask scheduler, tcp://HOST:8786, whose LOADGEN workers are the agents
     demo_kind: str = "cpu"
     demo_options: dict[str, str] = field(default_factory=dict)
     files: tuple[Path, ...] = ()  # replay / compare / report inputs

@@ -146,6 +146,32 @@ class TargetExit(msgspec.Struct, kw_only=True):
     evidence: str = ""
 
 
+class AgentRow(msgspec.Struct, kw_only=True):
+    """One load agent of a ramp driven by several (--agents, --cluster)."""
+
+    agent: int
+    host: str = ""
+    pid: int = 0  # its driver process on that host
+    achieved_rps: float = 0.0  # at the step the magic number comes from, req/s
+    offered_rps: float = 0.0  # its stripe of that step's schedule, req/s
+    cpu_pct: float = 0.0  # its driver process at that step, % of one core
+    peak_cpu_pct: float = 0.0  # over the whole ramp
+    late: int = 0  # requests it could not send on time, whole ramp
+    lag_p99_ms: float = 0.0  # its worst second
+    lost: bool = False
+
+
+class LoadAgents(msgspec.Struct, kw_only=True):
+    """The load agents beside the merged figures: who did what, and whether one of them was the limit."""
+
+    count: int = 0
+    at_rps: float | None = None  # the rate of the step the per-agent figures are taken at
+    agents: list[AgentRow] = []
+    limiting_agent: int | None = None  # the agent that was the limit (late, busy), when the agents were
+    limit: str = ""  # that, said for a person
+    suggested_agents: int | None = None  # how many agents the next run needs when they were the limit
+
+
 class Verdict(msgspec.Struct, kw_only=True):
     """The verdict over a whole timeline: the fields of the verdict file, in its order."""
 
@@ -164,6 +190,7 @@ class Verdict(msgspec.Struct, kw_only=True):
     duration_s: float | None = None
     window_s: float | None = None
     plan: Plan | UnsetType = UNSET  # only with --goal-rps
+    load: LoadAgents | UnsetType = UNSET  # only with several load agents
 
     def to_json_dict(self) -> dict[str, Any]:
         """The verdict file's JSON object (UNSET fields left out)."""

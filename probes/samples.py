@@ -24,6 +24,7 @@ RampEndReason = Literal[
     "max-rps", "max-connections", "plateau",  # the ramp's own ceiling (open, closed model), or throughput flat
     "stopped", "max-time",  # a person, or --max-time
     "driver-exited", "driver-error", "bad-target",  # the driver could not go on
+    "agent-lost",  # several load agents: every agent was lost (one lost agent reruns its step with the others)
 ]
 
 # Error classes counted by the load driver; analysis and the screen use these names.
@@ -31,6 +32,22 @@ ERROR_CLASSES = ("http_4xx", "http_5xx", "timeout", "refused", "reset", "other")
 
 # Where a thread that is not running waits, as classified from its Python stack.
 WAIT_CLASSES = ("lock", "socket", "client", "disk", "sleep", "select", "other")
+
+
+class AgentFigures(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One load agent's share of an interval (several agents, probes/load/cluster), or of a whole ramp."""
+
+    agent: int  # its number, 0..N-1, in the order the agents were started
+    host: str = ""
+    pid: int = 0  # its driver process, on its host
+    offered_rps: float = 0.0  # its stripe of the schedule
+    achieved_rps: float = 0.0
+    sent: int = 0
+    ok: int = 0
+    cpu_pct: float = 0.0  # its driver process, % of one core (a ramp's: the peak second)
+    lag_p99_ms: float = 0.0  # (a ramp's: the peak second)
+    late: int = 0  # requests it could not send on time
+    lost: bool = False  # it stopped answering (a ramp: at some point)
 
 
 class LoadSecond(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -66,6 +83,9 @@ class LoadSecond(msgspec.Struct, kw_only=True, omit_defaults=True):
     waited: int = 0  # requests sent in the interval after waiting for a connection (latency still from intended)
     conn_late: int = 0  # ... of them, waited over the late threshold: every connection up to the cap was busy
     wait_p99_ms: float = 0.0  # how long those requests waited for a connection, from their intended time
+    # Several load agents: each agent's figures (the fields above merge them: counts summed, histograms merged,
+    # driver_cpu_pct and lag the busiest agent's).
+    agents: list[AgentFigures] = []
 
 
 class StepResult(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -101,6 +121,7 @@ class RampOutcome(msgspec.Struct, kw_only=True, omit_defaults=True):
     confirmed: bool = False  # held for the confirmation window and sustained
     driver_limited: bool = False  # the driver, not the target, was the limit: the rate is a lower bound
     reason: RampEndReason = ""  # what ended the ramp
+    agents: list[AgentFigures] = []  # several load agents: each one's figures over the whole ramp
 
 
 class CpuSample(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from bottlenecktop.analysis.agents import agents_report
 from bottlenecktop.analysis.attribution import at_knee
 from bottlenecktop.analysis.capacity import ceilings, plan, request_cost
 from bottlenecktop.analysis.findings import RESOURCES, SATURATED, TARGET_EXIT, Finding, LiveStatus, StatusPhase
@@ -188,6 +189,9 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
         duration_s=_r(duration),
         window_s=window,
     )
+    agents = agents_report(frames, magic)
+    if agents is not None:
+        verdict.load = agents
     if goal_rps is not None:
         verdict.plan = plan(goal_rps, magic.rps, bottleneck.resource, ceilings(header, frames, cost),
                             magic.lower_bound)

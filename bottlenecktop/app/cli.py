@@ -200,6 +200,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="how long each ramp step lasts (default 3)")
     p.add_argument("--closed-model", action="store_true",
                    help="ramp fixed concurrency steps instead of arrival rates")
+    p.add_argument("--agents", metavar="N", type=_positive_int,
+                   help="drive the ramp from N load agents (a local Dask cluster; with --cluster: N of its workers)")
+    p.add_argument("--cluster", metavar="tcp://HOST:8786",
+                   help="use the load agents of a running Dask scheduler (workers started with --resources LOADGEN=1)")
     p.add_argument("-y", "--yes", action="store_true",
                    help="consent to ramp load at a target that is not on this host")
     p.add_argument("--node-exporter", dest="node_exporters", metavar="URL", action="append", default=[],
@@ -399,6 +403,8 @@ def parse_args(argv: Sequence[str]) -> RunConfig:
         mode = "ramp" if url else ("attach" if ns.pid else "observe")
     _check_pid(ns.pid)
     _check_remote(ns)
+    if (getattr(ns, "agents", None) or getattr(ns, "cluster", None)) and mode not in ("ramp", "demo"):
+        raise BadInput("--agents and --cluster drive a ramp: give a URL")
     _writable_target(ns.json, "--json")
     _writable_target(ns.record, "--record")
     if ns.record is not None and (ns.record.exists() or ns.record.is_symlink()):
@@ -413,7 +419,7 @@ def parse_args(argv: Sequence[str]) -> RunConfig:
         headers=tuple(ns.headers),
         method=ns.method, body=_read_body(ns.body), yes=ns.yes, closed_model=ns.closed_model,
         concurrency=ns.connections, timeout=ns.timeout, start_rps=ns.start_rps, step_seconds=ns.step_seconds,
-        http2=ns.http2, insecure=ns.insecure,
+        http2=ns.http2, insecure=ns.insecure, agents=getattr(ns, "agents", None), cluster=getattr(ns, "cluster", None),
         demo_kind=getattr(ns, "bottleneck", "cpu"),
         demo_options=demo_options, argv=tuple(argv), node_exporters=tuple(ns.node_exporters),
         process_exporters=tuple(ns.process_exporters), prometheus=ns.prometheus, selector=ns.selector,

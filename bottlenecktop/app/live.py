@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import psutil
 
 from bottlenecktop import __version__
+from bottlenecktop.app.agents import start_cluster_driver, wants_agents
 from bottlenecktop.config import RunConfig
 from bottlenecktop.errors import BadInput, RunFailed
 from bottlenecktop.redact import describe_body, redact_headers, redact_url
@@ -304,7 +305,10 @@ def build_live_run(config: RunConfig) -> LiveRun:
                 raise BadInput(str(exc)) from None
             stacks = StackProbe(pid, t0=t0)
         driver = driver_proc = None
-        if url is not None and driver_config is not None:
+        if url is not None and driver_config is not None and wants_agents(config):
+            driver = start_cluster_driver(config, driver_config)
+            started.append(driver)
+        elif url is not None and driver_config is not None:
             from bottlenecktop.probes.load.driver import LoadDriver
 
             try:

@@ -31,6 +31,11 @@ class DriverConfig:
     http2: bool = False
     insecure: bool = False  # skip TLS certificate checks
     connect_host: str | None = None  # the address the URL's host was resolved to once, before the run
+    # One of several load agents (probes/load/cluster): send only arrivals i with i mod stripe_count ==
+    # stripe_index; with agent=True the process runs no ramp of its own and follows the controller's segments.
+    stripe_index: int = 0
+    stripe_count: int = 1
+    agent: bool = False
 
     def problem(self) -> str | None:
         """One line saying what is wrong with these options, or None."""
@@ -50,6 +55,8 @@ class DriverConfig:
             return "search steps cannot be negative"
         if not 0.0 <= self.max_error_rate <= 1.0:
             return "the error-rate limit is a fraction between 0 and 1"
+        if self.stripe_count < 1 or not 0 <= self.stripe_index < self.stripe_count:
+            return "the stripe index must lie between 0 and the stripe count"
         if self.http2 and self.engine == "fast":
             return "HTTP/2 needs the curl engine"
         return None

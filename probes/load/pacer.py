@@ -22,6 +22,9 @@ class Pacer:
 
     One timer callback per wakeup (no task, no future): it hands over every request due by now, then re-arms for
     the next intended time, never sooner than ``TICK_MS``. A rate change re-arms at once.
+
+    A stripe (index i of count N) sends only the requests whose index in the segment is i mod N: N pacers given
+    the same rate and base together send exactly the one global schedule (the load agents of probes/load/cluster).
     """
 
     def __init__(self, engine: Submits) -> None:
@@ -29,16 +32,24 @@ class Pacer:
         self.rate = 0.0
         self._base = time.monotonic()
         self._n = 0
+        self.stripe_index = 0
+        self.stripe_count = 1
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._done: asyncio.Future[None] | None = None
         self._stopped = False
 
-    def set_rate(self, rate: float) -> None:
-        """Start a new constant-rate segment now (requests per second; 0 pauses)."""
+    def set_stripe(self, index: int, count: int) -> None:
+        """Send only requests i with i mod ``count`` == ``index`` from the next segment on."""
+        self.stripe_count = max(1, count)
+        self.stripe_index = min(max(0, index), self.stripe_count - 1)
+
+    def set_rate(self, rate: float, base: float | None = None) -> None:
+        """Start a new constant-rate segment (requests per second, the global rate of all stripes; 0 pauses) at
+        ``base`` (time.monotonic(); default now; a later base sends nothing until then)."""
         self.rate = max(0.0, rate)
-        self._base = time.monotonic()
-        self._n = 0
+        self._base = time.monotonic() if base is None else base
+        self._n = self.stripe_index
         if self._loop is not None and not self._stopped:
             self._cancel()
             if self.rate > 0.0:
@@ -74,12 +85,12 @@ class Pacer:
         rate = self.rate
         if rate <= 0.0 or self._stopped or self._loop is None:
             return
-        base, n, submit = self._base, self._n, self.engine.submit
+        base, n, submit, step = self._base, self._n, self.engine.submit, self.stripe_count
         now = time.monotonic()
-        due = int((now - base) * rate) + 1
+        due = int((now - base) * rate) + 1 if now >= base else 0
         while n < due:
             submit(base + n / rate, now)
-            n += 1
+            n += step
         self._n = n
         wait_ms = max(TICK_MS, math.ceil((base + n / rate - time.monotonic()) * 1000.0))
         self._timer = self._loop.call_later(wait_ms / 1000.0, self._tick)

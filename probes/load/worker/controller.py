@@ -42,6 +42,7 @@ class Worker:
         target = build_target(config.url, config.method, config.headers, config.body, config.connect_host)
         self.engine: LoadEngine = make_engine(config, target)
         self.pacer = Pacer(self.engine)
+        self.pacer.set_stripe(config.stripe_index, config.stripe_count)
         self.ramp = Ramp(
             RampSettings(
                 start_rps=config.start_rps,
@@ -274,7 +275,6 @@ class Worker:
             next_at = max(next_at + 1.0, time.monotonic() + 0.5)
 
     def _emit_second(self) -> None:
-        engine = self.engine
         now = time.monotonic()
         self._fold(now)
         iv, self.second = self.second, Window(now)
@@ -282,42 +282,9 @@ class Worker:
         dt = max(now - iv.started, 1e-3)
         cpu_pct = (cpu - self._second_cpu) / dt * 100.0
         self._second_cpu = cpu
-        pct = iv.lat.percentiles()
-        self.emit(
-            "s",
-            LoadSecond(
-                t=now - self.config.t0,
-                dt=dt,
-                phase=self.phase,
-                step=self.step,
-                target_rps=0.0 if self.config.closed_model else self.pacer.rate,
-                offered_rps=iv.offered / dt,
-                sent=iv.sent,
-                completed=iv.completed,
-                ok=iv.ok,
-                in_flight=engine.in_flight,
-                errors=iv.error_dict(),
-                achieved_rps=iv.ok / dt,
-                p50_ms=pct.p50_ms,
-                p90_ms=pct.p90_ms,
-                p99_ms=pct.p99_ms,
-                p999_ms=pct.p999_ms,
-                max_ms=pct.max_ms,
-                service_p99_ms=iv.svc.p99_ms(),
-                bytes_in=iv.bytes_in,
-                hist=iv.lat.encoded(),
-                driver_cpu_pct=cpu_pct,
-                lag_p99_ms=iv.lag.p99_ms(),
-                late=iv.late,
-                connections=engine.connections,
-                max_connections=engine.max_connections,
-                connects=iv.connects,
-                queued=engine.queued,
-                waited=iv.waited,
-                conn_late=iv.waited_late,
-                wait_p99_ms=iv.wait.p99_ms(),
-            ),
-        )
+        target_rps = 0.0 if self.config.closed_model else self.pacer.rate
+        self.emit("s", second_record(self.engine, iv, t=now - self.config.t0, dt=dt, phase=self.phase,
+                                     step=self.step, target_rps=target_rps, cpu_pct=cpu_pct))
 
     async def _housekeeping(self) -> None:
         parent = os.getppid()
@@ -333,3 +300,41 @@ class Worker:
     def _emit_events(self) -> None:
         for line in self.engine.take_events():
             self.emit("e", line)
+
+
+def second_record(engine: LoadEngine, iv: Window, *, t: float, dt: float, phase: LoadPhase, step: int,
+                  target_rps: float, cpu_pct: float) -> LoadSecond:
+    """One interval's LoadSecond (``t`` session seconds at its end, ``dt`` its length in seconds)."""
+    pct = iv.lat.percentiles()
+    return LoadSecond(
+        t=t,
+        dt=dt,
+        phase=phase,
+        step=step,
+        target_rps=target_rps,
+        offered_rps=iv.offered / dt,
+        sent=iv.sent,
+        completed=iv.completed,
+        ok=iv.ok,
+        in_flight=engine.in_flight,
+        errors=iv.error_dict(),
+        achieved_rps=iv.ok / dt,
+        p50_ms=pct.p50_ms,
+        p90_ms=pct.p90_ms,
+        p99_ms=pct.p99_ms,
+        p999_ms=pct.p999_ms,
+        max_ms=pct.max_ms,
+        service_p99_ms=iv.svc.p99_ms(),
+        bytes_in=iv.bytes_in,
+        hist=iv.lat.encoded(),
+        driver_cpu_pct=cpu_pct,
+        lag_p99_ms=iv.lag.p99_ms(),
+        late=iv.late,
+        connections=engine.connections,
+        max_connections=engine.max_connections,
+        connects=iv.connects,
+        queued=engine.queued,
+        waited=iv.waited,
+        conn_late=iv.waited_late,
+        wait_p99_ms=iv.wait.p99_ms(),
+    )

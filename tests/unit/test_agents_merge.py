@@ -1,0 +1,69 @@
+"""The pure parts of several load agents: striped pacing is the one global schedule; merged seconds add up."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bottlenecktop.probes.load.cluster.merge import AgentInfo, merge_second
+from bottlenecktop.probes.load.cluster.messages import AgentSecond
+from bottlenecktop.probes.load.pacer import Pacer
+from bottlenecktop.probes.load.stats import counts_of
+from bottlenecktop.probes.samples import LoadSecond
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.intended: list[float] = []
+
+    def submit(self, intended: float, now: float) -> None:
+        self.intended.append(intended)
+
+
+async def _paced(index: int, count: int, base: float) -> list[float]:
+    """Run a real pacer whose segment began 1 s ago (everything due is handed over at its first tick)."""
+    sink = Sink()
+    pacer = Pacer(sink)
+    pacer.set_stripe(index, count)
+    pacer.set_rate(100.0, base=base)
+    task = asyncio.create_task(pacer.run())
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    pacer.stop()
+    await task
+    return [t for t in sink.intended if t <= base + 1.0]
+
+
+async def test_stripes_together_are_the_global_schedule() -> None:
+    base = time.monotonic() - 1.0
+    stripes = [await _paced(i, 3, base) for i in range(3)]
+    whole = await _paced(0, 1, base)
+    assert len(whole) == 101
+    assert sorted(t for s in stripes for t in s) == whole
+    assert [len(s) for s in stripes] == [34, 34, 33]
+
+
+async def test_a_segment_based_later_sends_nothing_before_it() -> None:
+    assert await _paced(0, 2, time.monotonic() + 5.0) == []
+
+
+def _second(j: int, ok: int, lat: list[int], late: int, cpu: float) -> AgentSecond:
+    counts = counts_of(lat)
+    return AgentSecond(j=j, seg=1, offered=ok, lat=counts.buckets, lat_min_us=counts.min_us,
+                       lat_max_us=counts.max_us,
+                       load=LoadSecond(t=5.0, dt=1.0, sent=ok, completed=ok, ok=ok, late=late, driver_cpu_pct=cpu,
+                                       lag_p99_ms=float(late), errors={"timeout": 1}))
+
+
+def test_a_merged_second_sums_counts_merges_histograms_and_keeps_the_busiest_agent() -> None:
+    a = _second(7, 3, [1000, 2000, 3000], late=0, cpu=20.0)
+    b = _second(7, 2, [90_000, 100_000], late=4, cpu=80.0)
+    merged = merge_second([(AgentInfo(0, "h0", 1), a), (AgentInfo(1, "h1", 2), b)], t=8.0)
+    assert (merged.sent, merged.ok, merged.late) == (5, 5, 4)
+    assert merged.errors == {"timeout": 2}
+    assert merged.offered_rps == 5.0
+    assert merged.driver_cpu_pct == 80.0 and merged.lag_p99_ms == 4.0
+    assert merged.p50_ms == counts_of([1000, 2000, 3000, 90_000, 100_000]).percentiles().p50_ms
+    assert merged.max_ms >= 99.0
+    assert [(x.agent, x.host, x.sent, x.late) for x in merged.agents] == [(0, "h0", 3, 0), (1, "h1", 2, 4)]
+    assert merged.hist  # the merged histogram is recorded, mergeable like any driver's
