@@ -67,6 +67,9 @@ def _capacity(verdict: Verdict) -> list[str]:
     elif cap.lower_bound:
         out.append(f"  This is a lower bound: the ramp ended ({cap.ramp_end_reason}) before the target "
                    "showed a limit.")
+    if cap.sustainable_for_s is not None:
+        out.append(f"  Sustainable for about {cap.sustainable_for_s:,.0f} s only: at that rate memory runs out "
+                   "(memory leak; see the evidence).")
     return out
 
 
