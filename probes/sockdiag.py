@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from bottlenecktop.probes import procfs
@@ -43,31 +44,36 @@ _SOCKID_OFF = 4
 _QUEUES_OFF = 4 + 48
 
 
-def _dump(family: int, states: int) -> list[tuple[int, int, int, int]]:
-    """[(state, local port, rqueue, wqueue)] of the TCP sockets of FAMILY whose state bit is in STATES."""
-    req = _REQ.pack(family, socket.IPPROTO_TCP, 0, 0, states, b"\0" * 48)
+def _diag_messages(req: bytes, bufsize: int = 1 << 17) -> Iterator[tuple[bytes, int, int]]:
+    """Send one sock_diag dump request and yield (buffer, start of the message body, end of the message) for
+    each answer, until NLMSG_DONE. Raises OSError when netlink is unavailable or the kernel refuses."""
     msg = _NLMSG.pack(_NLMSG.size + len(req), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + req
-    out: list[tuple[int, int, int, int]] = []
     with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as s:
         s.settimeout(1.0)
         s.sendto(msg, (0, 0))
         for _ in range(100_000):  # bounded: a dump ends with NLMSG_DONE
-            data = s.recv(65536)
+            data = s.recv(bufsize)
             if not data:
-                break
+                return
             off = 0
             while off + _NLMSG.size <= len(data):
                 length, mtype, _flags, _seq, _pid = _NLMSG.unpack_from(data, off)
                 if mtype == NLMSG_DONE:
-                    return out
+                    return
                 if mtype == NLMSG_ERROR:
                     raise OSError("sock_diag refused the request")
-                body = off + _NLMSG.size
-                (state,) = _MSG_STATE.unpack_from(data, body)
-                (sport,) = _SPORT.unpack_from(data, body + _SOCKID_OFF)
-                rq, wq = _QUEUES.unpack_from(data, body + _QUEUES_OFF)
-                out.append((state, sport, rq, wq))
+                yield data, off + _NLMSG.size, off + length
                 off += (length + 3) & ~3
+
+
+def _dump(family: int, states: int) -> list[tuple[int, int, int, int]]:
+    """[(state, local port, rqueue, wqueue)] of the TCP sockets of FAMILY whose state bit is in STATES."""
+    out: list[tuple[int, int, int, int]] = []
+    for data, body, _end in _diag_messages(_REQ.pack(family, socket.IPPROTO_TCP, 0, 0, states, b"\0" * 48), 65536):
+        (state,) = _MSG_STATE.unpack_from(data, body)
+        (sport,) = _SPORT.unpack_from(data, body + _SOCKID_OFF)
+        rq, wq = _QUEUES.unpack_from(data, body + _QUEUES_OFF)
+        out.append((state, sport, rq, wq))
     return out
 
 
@@ -187,33 +193,12 @@ def tcp_sockets(with_info: bool = False, states: int = ALL_BUT_TIME_WAIT) -> lis
     out: list[TcpSocket] = []
     ext = 1 << (INET_DIAG_INFO - 1) if with_info else 0
     for family in (socket.AF_INET, socket.AF_INET6):
-        req = _REQ.pack(family, socket.IPPROTO_TCP, ext, 0, states, b"\0" * 48)
-        msg = _NLMSG.pack(_NLMSG.size + len(req), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + req
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as s:
-            s.settimeout(1.0)
-            s.sendto(msg, (0, 0))
-            _read_dump(s, out, with_info)
-    return out
-
-
-def _read_dump(s: socket.socket, out: list[TcpSocket], with_info: bool) -> None:
-    for _ in range(100_000):  # bounded: a dump ends with NLMSG_DONE
-        data = s.recv(1 << 17)
-        if not data:
-            return
-        off = 0
-        while off + _NLMSG.size <= len(data):
-            length, mtype, _flags, _seq, _pid = _NLMSG.unpack_from(data, off)
-            if mtype == NLMSG_DONE:
-                return
-            if mtype == NLMSG_ERROR:
-                raise OSError("sock_diag refused the request")
-            body = off + _NLMSG.size
+        for data, body, end in _diag_messages(_REQ.pack(family, socket.IPPROTO_TCP, ext, 0, states, b"\0" * 48)):
             fam, state, _t, _r, _sp, _dp, src, dst, _exp, _rq, _wq, _uid, inode = _MSG.unpack_from(data, body)
             sport, dport = _MSG_NET_PORTS.unpack_from(data, body + _SOCKID_OFF)
-            info = _parse_info(data, body + _MSG.size, off + length) if with_info else None
+            info = _parse_info(data, body + _MSG.size, end) if with_info else None
             out.append(TcpSocket(state, inode, _address(fam, src), sport, _address(fam, dst), dport, info))
-            off += (length + 3) & ~3
+    return out
 
 
 _UNIX_REQ = struct.Struct("=BBHIIIII")  # family, protocol, pad, states, ino, show, cookie[2]
@@ -229,37 +214,21 @@ def unix_sockets() -> dict[int, tuple[str, int, int]]:
     socket in this namespace; a client's path is its peer's (the server's accepted socket carries the listener's
     path). Raises OSError without netlink."""
     req = _UNIX_REQ.pack(socket.AF_UNIX, 0, 0, 0xFFFFFFFF, 0, UDIAG_SHOW_NAME | UDIAG_SHOW_PEER, 0xFFFFFFFF, 0xFFFFFFFF)
-    msg = _NLMSG.pack(_NLMSG.size + len(req), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + req
     out: dict[int, tuple[str, int, int]] = {}
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as s:
-        s.settimeout(1.0)
-        s.sendto(msg, (0, 0))
-        for _ in range(100_000):  # bounded: a dump ends with NLMSG_DONE
-            data = s.recv(1 << 17)
-            if not data:
+    for data, body, end in _diag_messages(req):
+        _fam, _type, state, ino = _UNIX_MSG.unpack_from(data, body)
+        name, peer = "", 0
+        a = body + _UNIX_MSG.size
+        while a + _RTA.size <= end:
+            rlen, rtype = _RTA.unpack_from(data, a)
+            if rlen < _RTA.size:
                 break
-            off = 0
-            while off + _NLMSG.size <= len(data):
-                length, mtype, _flags, _seq, _pid = _NLMSG.unpack_from(data, off)
-                if mtype == NLMSG_DONE:
-                    return out
-                if mtype == NLMSG_ERROR:
-                    raise OSError("sock_diag refused the unix request")
-                body = off + _NLMSG.size
-                _fam, _type, state, ino = _UNIX_MSG.unpack_from(data, body)
-                name, peer = "", 0
-                a = body + _UNIX_MSG.size
-                while a + _RTA.size <= off + length:
-                    rlen, rtype = _RTA.unpack_from(data, a)
-                    if rlen < _RTA.size:
-                        break
-                    payload = data[a + _RTA.size:a + rlen]
-                    if rtype == UNIX_DIAG_NAME:
-                        name = ("@" + payload[1:].decode(errors="replace")) if payload[:1] == b"\0" else \
-                            payload.split(b"\0", 1)[0].decode(errors="replace")
-                    elif rtype == UNIX_DIAG_PEER and len(payload) >= 4:
-                        (peer,) = struct.unpack_from("=I", payload)
-                    a += (rlen + 3) & ~3
-                out[ino] = (name, peer, state)
-                off += (length + 3) & ~3
+            payload = data[a + _RTA.size:a + rlen]
+            if rtype == UNIX_DIAG_NAME:
+                name = ("@" + payload[1:].decode(errors="replace")) if payload[:1] == b"\0" else \
+                    payload.split(b"\0", 1)[0].decode(errors="replace")
+            elif rtype == UNIX_DIAG_PEER and len(payload) >= 4:
+                (peer,) = struct.unpack_from("=I", payload)
+            a += (rlen + 3) & ~3
+        out[ino] = (name, peer, state)
     return out

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -21,20 +20,21 @@ import time
 from bottlenecktop.probes.load import wire as load_wire
 from bottlenecktop.probes.load.config import ENGINES, DriverConfig
 from bottlenecktop.probes.load.engines import curl_available, engine_name
+from bottlenecktop.probes.load.reports import DriverReports
 from bottlenecktop.probes.load.target import BadTarget, build_target
 from bottlenecktop.probes.parent_death import die_with_parent
-from bottlenecktop.probes.samples import LoadSecond, RampOutcome, StepResult
+from bottlenecktop.probes.samples import RampOutcome
 
 __all__ = ["ENGINES", "DriverConfig", "LoadDriver"]
 
-Message = LoadSecond | StepResult | RampOutcome
 
 
-class LoadDriver:
+class LoadDriver(DriverReports):
     """One ramp in one driver process. Not thread-safe except that ``poll`` may run beside ``command``."""
 
     def __init__(self, config: DriverConfig) -> None:
         """Check the options; raise ValueError with one line for a person when they cannot work."""
+        super().__init__()
         problem = config.problem()
         if problem is None:
             try:
@@ -48,12 +48,9 @@ class LoadDriver:
             raise ValueError(problem)
         self.config = config
         self._proc: subprocess.Popen[bytes] | None = None
-        self._inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
-        self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._reader: threading.Thread | None = None
         self._write_lock = threading.Lock()
         self._outcome_queued = threading.Event()
-        self._outcome_delivered = False
         self._stopped = False
 
     @property
@@ -79,27 +76,7 @@ class LoadDriver:
         self._reader.start()
         return self._proc.pid
 
-    def poll(self) -> list[Message]:
-        """Everything the driver reported since the last call, in order; never blocks."""
-        messages: list[Message] = []
-        while True:
-            try:
-                message = self._inbox.get_nowait()
-            except queue.Empty:
-                break
-            messages.append(message)
-            if isinstance(message, RampOutcome):
-                self._outcome_delivered = True
-        return messages
 
-    def take_events(self) -> list[str]:
-        """One-line messages for a person since the last call ("connection refused at 127.0.0.1:8000")."""
-        events = []
-        while True:
-            try:
-                events.append(self._events.get_nowait())
-            except queue.Empty:
-                return events
 
     def command(self, name: str, value: float | str | None = None) -> None:
         """pause | resume | hold | raise | lower (value: factor, default the step factor) | stop."""
@@ -107,10 +84,6 @@ class LoadDriver:
             return
         self._write(load_wire.encode("c", (name, value)))
 
-    @property
-    def done(self) -> bool:
-        """The ramp has ended (its RampOutcome was returned by poll) or the process died and that was reported."""
-        return self._outcome_delivered
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the ramp and end the process (its outcome stays available to poll); idempotent."""

@@ -21,16 +21,13 @@ from bottlenecktop.probes.load.cluster.merge import AgentInfo, AgentTotals, Step
 from bottlenecktop.probes.load.cluster.messages import AgentSecond, Segment
 from bottlenecktop.probes.load.config import DriverConfig
 from bottlenecktop.probes.load.ramp import Ramp, RampSettings, StepPlan, judge
+from bottlenecktop.probes.load.reports import Message
 from bottlenecktop.probes.samples import (
     AgentFigures,
     LoadPhase,
-    LoadSecond,
     RampEndReason,
-    RampOutcome,
     StepResult,
 )
-
-Message = LoadSecond | StepResult | RampOutcome
 
 LEAD_S = 0.2  # a segment starts on a grid second at least this far ahead, so that every agent has it in time
 POLL_S = 0.05  # how often the controller asks the agents for their seconds

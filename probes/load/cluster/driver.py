@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import threading
 import time
 from typing import Any
 
-from bottlenecktop.probes.load.cluster.controller import Message, RampController
+from bottlenecktop.probes.load.cluster.controller import RampController
 from bottlenecktop.probes.load.cluster.merge import AgentInfo
 from bottlenecktop.probes.load.cluster.messages import Segment
 from bottlenecktop.probes.load.config import DriverConfig
+from bottlenecktop.probes.load.reports import DriverReports
 from bottlenecktop.probes.load.target import BadTarget, build_target
-from bottlenecktop.probes.samples import RampOutcome
 
 MAX_OFFSET_S = 0.05  # a clock offset above this would misalign the agents' seconds: refuse to start
 CLOCK_SAMPLES = 5
@@ -78,11 +77,12 @@ def measure_offset(actor: Any) -> tuple[float, float]:
     return best
 
 
-class ClusterDriver:
+class ClusterDriver(DriverReports):
     """One ramp over several load agents. Not thread-safe except that ``poll`` may run beside ``command``."""
 
     def __init__(self, config: DriverConfig, *, agents: int | None = None, address: str | None = None) -> None:
         """Check the options; raise ValueError with one line for a person when they cannot work."""
+        super().__init__()
         problem = config.problem()
         if problem is None and config.closed_model:
             problem = "--closed-model runs in one driver process: it does not combine with --agents or --cluster"
@@ -108,9 +108,6 @@ class ClusterDriver:
         self._client: Any = None
         self._controller: RampController | None = None
         self._thread: threading.Thread | None = None
-        self._inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
-        self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self._outcome_delivered = False
         self._stopped = False
 
     # --- start
@@ -182,35 +179,13 @@ class ClusterDriver:
 
     # --- the driver's surface
 
-    def poll(self) -> list[Message]:
-        """Everything merged since the last call, in order; never blocks."""
-        messages: list[Message] = []
-        while True:
-            try:
-                message = self._inbox.get_nowait()
-            except queue.Empty:
-                break
-            messages.append(message)
-            if isinstance(message, RampOutcome):
-                self._outcome_delivered = True
-        return messages
 
-    def take_events(self) -> list[str]:
-        events = []
-        while True:
-            try:
-                events.append(self._events.get_nowait())
-            except queue.Empty:
-                return events
 
     def command(self, name: str, value: float | str | None = None) -> None:
         """pause | resume | hold | raise | lower (value: factor) | stop."""
         if self._controller is not None:
             self._controller.command(name, value)
 
-    @property
-    def done(self) -> bool:
-        return self._outcome_delivered
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the ramp, the agents and the cluster this driver started (its outcome stays available); idempotent."""
