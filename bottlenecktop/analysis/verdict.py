@@ -47,9 +47,14 @@ def _driver_starved(frames: Sequence[Frame], findings: list[Finding]) -> Finding
     if not busy or not failed or max(s.driver_cpu_pct for s in failed) >= DRIVER_CPU_WARN:
         return None
     lead = next((f for f in findings if f.severity == SATURATED and f.resource != "load-driver"), None)
-    if lead is None:
-        return None
     late = sum(s.late for s in failed)
+    if lead is None:
+        # A driver that was runnable but late while nearly idle is itself a task that waited for a CPU: with
+        # the node's CPU already busy enough to warn, that wait is the evidence the CPU warning lacked.
+        lead = next(f for f in findings if f.resource == "cpu")
+        lead.severity = SATURATED
+        lead.evidence.append(f"the load driver, using at most {max(s.driver_cpu_pct for s in failed):.0f} % of "
+                             f"one core, still sent {late} requests late: runnable tasks waited for a CPU")
     note = (f"the load driver sent {late} requests late on {len(failed)} step(s) while using at most "
             f"{max(s.driver_cpu_pct for s in failed):.0f} % of one core: it waited for a CPU on the busy node, "
             "so the magic number is a lower bound")

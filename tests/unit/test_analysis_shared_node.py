@@ -192,3 +192,31 @@ def test_stacks_without_working_threads_fall_back_to_latency_for_starvation() ->
     win = stacks([(f"k{k}", 40, IDLE_KEEPALIVE[1], IDLE_KEEPALIVE[0]) for k in range(50)])
     b.step(250, p50=40, p99=150, node=others_busy(), target=target, stacks=win)
     assert by_resource(find_findings(b.header, b.frames))["cpu"].severity == WARNING
+
+
+def test_a_driver_late_while_idle_on_a_busy_node_makes_the_cpu_warning_the_verdict() -> None:
+    # The cpu demo on 2 cores: the node 85 % busy (a warning alone), the driver at 3 % of a core yet late. A
+    # runnable task that waited for a CPU is the evidence the warning lacked; the driver is not the limit.
+    b = TimelineBuilder(header(ncpu=2))
+    target = proc(cpu=165, threads=[("python3", 60.0), ("python3", 55.0), ("python3", 50.0)])
+    b.step(135, p99=30, node=node(busy=70, ncpu=2), target=target, driver_cpu=3.0)
+    b.step(200, achieved=145, p99=800, node=node(busy=85, ncpu=2), target=target, driver_cpu=3.0, late=18,
+           sustained=False, reason="driver")
+    b.step(200, achieved=131, p99=730, node=node(busy=85, ncpu=2), target=target, driver_cpu=3.0, late=18,
+           sustained=False, reason="driver")
+    b.outcome(135, p99=30, reason="driver", driver_limited=True)
+    v = build_verdict(b.header, b.frames).to_json_dict()
+    assert v["bottleneck"]["resource"] == "cpu", v["findings"]
+    assert any("runnable tasks waited for a CPU" in e for e in v["bottleneck"]["evidence"])
+
+
+def test_a_driver_late_while_idle_on_an_idle_node_stays_the_verdict() -> None:
+    # Without a busy CPU to blame, lateness is the driver's own (a stalled event loop): it keeps the verdict.
+    b = TimelineBuilder(header(ncpu=2))
+    target = proc(cpu=20)
+    b.step(135, p99=30, node=node(busy=15, ncpu=2), target=target, driver_cpu=3.0)
+    b.step(200, achieved=145, p99=800, node=node(busy=15, ncpu=2), target=target, driver_cpu=3.0, late=18,
+           sustained=False, reason="driver")
+    b.outcome(135, p99=30, reason="driver", driver_limited=True)
+    v = build_verdict(b.header, b.frames).to_json_dict()
+    assert v["bottleneck"]["resource"] == "load-driver", v["findings"]
