@@ -75,6 +75,8 @@ KernelProbes = tuple[_WaitProbe | None, _PeersProbe | None, _CgroupProbe | None]
 
 
 class _Driver(Protocol):
+    timeline_lag_s: int  # seconds of reports to queue before dropping the oldest (probes.load.reports)
+
     def poll(self) -> list[LoadSecond | StepResult | RampOutcome]: ...
     def command(self, name: str, value: float | str | None = None) -> None: ...
     @property
@@ -253,7 +255,7 @@ class Runner:
         if self.driver is not None:
             outcome = self._collect(self.driver.poll())
             events += self._unsaid("driver", self.driver.take_events())
-            while len(self._loads) > 2:  # never let the timeline lag the driver
+            while len(self._loads) > self.driver.timeline_lag_s:  # never let the timeline lag the driver far
                 self._loads.popleft()
         load = self._loads.popleft() if self._loads else None
         if self._steps:

@@ -11,7 +11,7 @@ from msgspec import UnsetType
 
 from bottlenecktop.analysis.findings import Finding
 from bottlenecktop.probes.samples import StepResult
-from bottlenecktop.verdict_types import Cost, Plan, Verdict
+from bottlenecktop.verdict_types import Cost, LoadAgents, Plan, Verdict
 
 T = TypeVar("T")
 
@@ -126,12 +126,28 @@ def _knee_cost_plan(verdict: Verdict) -> list[str]:
     return out + _cost(verdict.cost_per_request) + _plan(verdict.plan)
 
 
+def _agents(load: LoadAgents | UnsetType) -> list[str]:
+    """One line per load agent (several agents only): who sent what, on which host, at what cost."""
+    if isinstance(load, UnsetType) or not load.agents:
+        return []
+    at = f" at {_rate(load.at_rps)} req/s" if load.at_rps is not None else ""
+    out = [f"Load agents: {load.count}{at}"]
+    for a in load.agents:
+        lost = ", LOST" if a.lost else ""
+        out.append(f"  - agent {a.agent} on {a.host or '?'} (driver pid {a.pid}): {_rate(a.achieved_rps)} of "
+                   f"{_rate(a.offered_rps)} req/s, CPU {a.cpu_pct:.0f} % (peak {a.peak_cpu_pct:.0f} %), "
+                   f"{a.late} late{lost}")
+    if load.limit:
+        out.append(f"  {load.limit}")
+    return out
+
+
 def summary_text(verdict: Verdict) -> str:
     """The short human summary of a verdict for stdout."""
     lines = _capacity(verdict) + _bottleneck(verdict)
     if verdict.target_exit is not None:
         lines.append(f"Target exit: {verdict.target_exit.evidence}.")
-    lines += _knee_cost_plan(verdict)
+    lines += _knee_cost_plan(verdict) + _agents(verdict.load)
     neck = verdict.bottleneck.resource
     others = [f for f in verdict.findings if f.resource not in (neck, "target-exit")]
     if others:

@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from bottlenecktop.control import Controller
-from bottlenecktop.probes.samples import ProcBrief, ProcSample, StackWindow
+from bottlenecktop.probes.samples import AgentFigures, ProcBrief, ProcSample, StackWindow
 from bottlenecktop.session import EventKind, Frame, Session
 from bottlenecktop.tui.cursor import TimeCursor
 from bottlenecktop.tui.messages import FrameAdded, VerdictReady
@@ -386,11 +386,14 @@ def _latest_stacks(frames: Sequence[Frame]) -> StackWindow | None:
     return next((f.stacks for f in reversed(frames) if f.stacks is not None), None)
 
 
-def _latest_procs(frames: Sequence[Frame]) -> tuple[ProcSample | None, ProcSample | None]:
+def _latest_procs(frames: Sequence[Frame]) -> tuple[ProcSample | None, ProcSample | None, Sequence[AgentFigures]]:
+    """The target and driver samples at the end of ``frames`` and, with several load agents, their last second."""
+    agents: Sequence[AgentFigures] = next(
+        (f.load.agents for f in reversed(frames[-5:]) if f.load is not None and f.load.agents), ())
     for frame in reversed(frames[-5:]):
         if frame.target is not None:
-            return frame.target, frame.driver
-    return None, None
+            return frame.target, frame.driver, agents
+    return None, None, agents
 
 
 def _latest_top_procs(frames: Sequence[Frame]) -> list[ProcBrief]:

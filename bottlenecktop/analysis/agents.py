@@ -58,9 +58,9 @@ def agents_report(frames: Sequence[Frame], magic: Magic) -> LoadAgents | None:
                 row.cpu_pct = round(sum(a.cpu_pct * dt for dt, a in seconds) / span, 1)
     outcome = next((f.outcome for f in reversed(frames) if f.outcome is not None), None)
     if outcome is not None:
-        for a in outcome.agents:
-            if a.agent in rows:
-                rows[a.agent].lost = a.lost
+        for a in outcome.agents:  # an agent lost before its first second is in the outcome only
+            row = rows.setdefault(a.agent, AgentRow(agent=a.agent, host=a.host, pid=a.pid, late=a.late))
+            row.lost = a.lost
     report = LoadAgents(count=len(rows), at_rps=None if chosen is None else round(chosen.offered_rps, 1),
                         agents=[rows[n] for n in sorted(rows)])
     limited = magic.driver_limited or any(s.reason == "driver" for s in steps)
@@ -71,9 +71,22 @@ def agents_report(frames: Sequence[Frame], magic: Magic) -> LoadAgents | None:
 
         worst = max(rows.values(), key=lambda r: (share(r), r.peak_cpu_pct))
         report.limiting_agent = worst.agent
-        n = len(rows)
-        report.suggested_agents = max(n + 1, math.ceil(n * max(worst.peak_cpu_pct, 1.0) / AGENT_CPU_GOAL_PCT))
+        report.suggested_agents = suggested_agents(len(rows), worst.peak_cpu_pct, share(worst))
+        starved = worst.peak_cpu_pct < AGENT_CPU_GOAL_PCT and share(worst) > LATE_SHARE
+        why = (": it was late while using little CPU, so its host gave it too little (a quota, a busy host)"
+               if starved else "")
         report.limit = (f"load agent {worst.agent} on {worst.host} was the limit: {worst.late} requests sent late "
                         f"({share(worst) * 100:.1f} % of its share), its driver at up to {worst.peak_cpu_pct:.0f} % "
-                        f"of one core; run with --agents {report.suggested_agents} (or as many --cluster hosts)")
+                        f"of one core{why}; run with --agents {report.suggested_agents} (or as many --cluster "
+                        "hosts)")
     return report
+
+
+def suggested_agents(n: int, peak_cpu_pct: float, late_share: float) -> int:
+    """Agents like the worst one that the next run needs: enough that each keeps its driver near
+    AGENT_CPU_GOAL_PCT, and enough that each is asked no more than the worst one sent on time (1 - late share
+    of its stripe); always at least one more than this run had."""
+    by_cpu = math.ceil(n * max(peak_cpu_pct, 1.0) / AGENT_CPU_GOAL_PCT)
+    on_time = max(1.0 - late_share, 0.05)  # an agent that sent almost nothing on time: at most 20x as many
+    by_lateness = math.ceil(n / on_time) if late_share > LATE_SHARE else 0
+    return max(n + 1, by_cpu, by_lateness)

@@ -543,6 +543,16 @@ def writable_cpu_cgroup_root() -> Path | None:
     return None
 
 
+def set_quota(path: Path, quota_cpus: float, period_us: int = 100_000) -> None:
+    """Set (or change) the CPU quota of the cgroup at ``path``, in CPUs."""
+    quota = str(round(quota_cpus * period_us))
+    if (path / "cpu.cfs_quota_us").exists():  # cgroup v1
+        (path / "cpu.cfs_period_us").write_text(str(period_us))
+        (path / "cpu.cfs_quota_us").write_text(quota)
+    else:
+        (path / "cpu.max").write_text(f"{quota} {period_us}")
+
+
 @contextlib.contextmanager
 def cpu_cgroup(quota_cpus: float, period_us: int = 100_000) -> Iterator[tuple[Path, str]]:
     """A fresh cgroup with a CPU quota of ``quota_cpus``; yields (its directory, its path as /proc/PID/cgroup
@@ -553,12 +563,7 @@ def cpu_cgroup(quota_cpus: float, period_us: int = 100_000) -> Iterator[tuple[Pa
     path = root / f"bttest-{os.getpid()}-{time.monotonic_ns() % 10**9}"
     path.mkdir()
     try:
-        quota = str(round(quota_cpus * period_us))
-        if root == CPU_CGROUP_V1:
-            (path / "cpu.cfs_period_us").write_text(str(period_us))
-            (path / "cpu.cfs_quota_us").write_text(quota)
-        else:
-            (path / "cpu.max").write_text(f"{quota} {period_us}")
+        set_quota(path, quota_cpus, period_us)
         yield path, "/" + path.name
     finally:
         deadline = time.monotonic() + STOP_TIMEOUT_S
@@ -646,4 +651,4 @@ def leaking(directory: Path, kib: int = 256, cap_bytes: int | None = None) -> It
 
 
 __all__ = ["RealTarget", "asyncio_httpx", "cpu_cgroup", "cpu_quota", "flask_postgres", "flask_redis", "leaking",
-           "nginx_proxy", "node_cpu", "postgres", "writable_cpu_cgroup_root"]
+           "nginx_proxy", "node_cpu", "postgres", "set_quota", "writable_cpu_cgroup_root"]

@@ -76,6 +76,8 @@ Message = LoadSecond | StepResult | RampOutcome
 class FakeDriver:
     """Answers each poll with the next scripted batch of messages; says each scripted event on its poll."""
 
+    timeline_lag_s = 2
+
     def __init__(self, script: list[list[Message]], events: dict[int, list[str]] | None = None) -> None:
         self.script = script
         self.events_at = events or {}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
 from textual.widgets import Static
 
-from bottlenecktop.probes.samples import ProcSample
+from bottlenecktop.probes.samples import AgentFigures, ProcSample
 
 
 def human_bytes(n: float) -> str:
@@ -17,9 +19,21 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
-def render_process(target: ProcSample | None, driver: ProcSample | None) -> Text:
+def render_agents(text: Text, agents: Sequence[AgentFigures]) -> None:
+    """Several load agents: one line each for the second shown (req/s, its driver's CPU, late requests)."""
+    for a in agents:
+        late = a.late > 0 or a.lost
+        style = "bold red" if late else "grey50"
+        what = "LOST" if a.lost else f"{a.achieved_rps:,.0f}/s cpu {a.cpu_pct:.0f}% late {a.late}"
+        text.append(f"\nagent {a.agent} {a.host}: {what}", style=style)
+
+
+def render_process(target: ProcSample | None, driver: ProcSample | None,
+                   agents: Sequence[AgentFigures] = ()) -> Text:
     if target is None:
-        return Text("no process attached", style="grey50")
+        text = Text("no process attached", style="grey50", no_wrap=True, overflow="ellipsis")
+        render_agents(text, agents)
+        return text
     text = Text(no_wrap=True, overflow="ellipsis")
     state = "" if target.alive else "  EXITED"
     text.append(f"pid {target.pid} {target.name}", style="bold")
@@ -41,14 +55,16 @@ def render_process(target: ProcSample | None, driver: ProcSample | None) -> Text
     text.append(f"ctx {target.ctx_voluntary:,.0f} vol/s · {target.ctx_involuntary:,.0f} invol/s")
     if driver is not None:
         text.append(f"\ndriver pid {driver.pid} cpu {driver.cpu_pct:.0f}%", style="grey50")
+    render_agents(text, agents)
     return text
 
 
 class ProcessPanel(Static):
-    _shown: tuple[int, int] | None = None
+    _shown: tuple[int, int, int] | None = None
 
-    def show_process(self, target: ProcSample | None, driver: ProcSample | None) -> None:
-        key = (id(target), id(driver))
+    def show_process(self, target: ProcSample | None, driver: ProcSample | None,
+                     agents: Sequence[AgentFigures] = ()) -> None:
+        key = (id(target), id(driver), id(agents))
         if key != self._shown:  # replay cursor moves and resizes often leave the sample as it was
             self._shown = key
-            self.update(render_process(target, driver))
+            self.update(render_process(target, driver, agents))

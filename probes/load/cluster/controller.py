@@ -36,6 +36,20 @@ WARMUP_SECONDS = 1  # the first grid second of a step is not judged (connections
 # The same test as the single driver process (worker.controller): the driver is the limit when it sends late.
 AGENT_LATE_SHARE = 0.05
 
+
+def unsent_arrivals(rate: float, st: StepTotals) -> dict[int, int]:
+    """Per agent, the arrivals of its stripe that were due in the judged seconds but that it never counted: an
+    agent starved of CPU (or stopped) counts its arrivals only when it runs, so a stalled one looks idle, not
+    late. Its stripe is rate / N of the schedule; the slack covers the schedule's own variation."""
+    n = len(st.agents)
+    out = {}
+    for agent, totals in st.agents.items():
+        due = rate / n * totals.seconds if n else 0.0
+        missing = due - totals.offered
+        if missing > 3 * math.sqrt(due) + 2:
+            out[agent] = round(missing)
+    return out
+
 _decode = msgspec.msgpack.Decoder(AgentSecond).decode
 
 
@@ -294,8 +308,13 @@ class RampController:
         pct = st.lat.percentiles()
         errors = sum(st.errors.values())
         error_rate = errors / st.completed if st.completed else (1.0 if errors else 0.0)
+        unsent = unsent_arrivals(plan.rate, st)
+        for n, missing in unsent.items():  # arrivals an agent never got to were not sent on time either
+            st.agents[n].late += missing
+            st.agents[n].offered += missing
+        offered = st.offered + sum(unsent.values())
         busy = [(n, a) for n, a in st.agents.items() if a.late_share > AGENT_LATE_SHARE]
-        sustained, reason = judge(offered=st.offered, ok=st.ok, p99_ms=pct.p99_ms, error_rate=error_rate,
+        sustained, reason = judge(offered=offered, ok=st.ok, p99_ms=pct.p99_ms, error_rate=error_rate,
                                   driver_busy=bool(busy), slo_p99_ms=self.config.slo_p99_ms,
                                   max_error_rate=self.config.max_error_rate)
         if st.completed == 0 and st.offered == 0:
@@ -309,10 +328,11 @@ class RampController:
         cpu = max((a.cpu_pct for a in st.agents.values()), default=0.0)
         return StepResult(
             step=plan.index, phase=plan.phase, t_start=self.epoch_mono + j0 - self.config.t0,
-            t_end=self.epoch_mono + j0 + length - self.config.t0, offered_rps=st.offered / window,
+            t_end=self.epoch_mono + j0 + length - self.config.t0, offered_rps=offered / window,
             achieved_rps=st.ok / window, p50_ms=pct.p50_ms, p90_ms=pct.p90_ms, p99_ms=pct.p99_ms,
             p999_ms=pct.p999_ms, max_ms=pct.max_ms, error_rate=error_rate, errors=dict(st.errors),
-            sustained=sustained, reason=reason, driver_cpu_pct=cpu, lag_p99_ms=st.lag_p99_ms, late=st.late)
+            sustained=sustained, reason=reason, driver_cpu_pct=cpu, lag_p99_ms=st.lag_p99_ms,
+            late=st.late + sum(unsent.values()))
 
     def _run_figures(self) -> list[AgentFigures]:
         rows = []

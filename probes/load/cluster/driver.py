@@ -80,6 +80,10 @@ def measure_offset(actor: Any) -> tuple[float, float]:
 class ClusterDriver(DriverReports):
     """One ramp over several load agents. Not thread-safe except that ``poll`` may run beside ``command``."""
 
+    # A second is merged once every agent has sent it (a slow agent: up to LOST_AFTER_S late), then the held
+    # seconds come at once: queue them rather than drop what the agents measured.
+    timeline_lag_s = 6
+
     def __init__(self, config: DriverConfig, *, agents: int | None = None, address: str | None = None) -> None:
         """Check the options; raise ValueError with one line for a person when they cannot work."""
         super().__init__()
@@ -133,6 +137,8 @@ class ClusterDriver(DriverReports):
             from distributed import Client, LocalCluster
         except ImportError:
             raise ClusterFailed("--agents and --cluster need Dask: pip install 'bottlenecktop[cluster]'") from None
+        from distributed.comm import get_address_host
+
         from bottlenecktop.probes.load.cluster.agent import LoadAgent
 
         logging.getLogger("distributed").setLevel(logging.ERROR)
@@ -165,7 +171,9 @@ class ClusterDriver(DriverReports):
                                         pure=False).result(timeout=START_TIMEOUT_S)
             offset, rtt = measure_offset(actor)
             started = actor.start(self.config, index, count).result(timeout=START_TIMEOUT_S)
-            agent = DaskAgent(actor, AgentInfo(index, str(started["host"]), int(started["pid"])), offset, rtt,
+            # The host name and the worker's address: hosts cloned from one image often share a name.
+            host = f"{started['host']} ({get_address_host(addr)})"
+            agent = DaskAgent(actor, AgentInfo(index, host, int(started["pid"])), offset, rtt,
                               int(started["worker_pid"]))
             self.agents.append(agent)
             lines.append(f"load agent {index} on {agent.info.host} (driver pid {agent.info.pid}, worker {addr}): "
