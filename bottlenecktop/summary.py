@@ -142,9 +142,20 @@ def _agents(load: LoadAgents | UnsetType) -> list[str]:
     return out
 
 
+def _next_question(verdict: Verdict) -> list[str]:
+    """What it would take to go higher, and where to put the breaker."""
+    out = [f"What if: {w.change}: about {_rate(w.estimate_rps)} req/s (x{w.factor:.2f}; estimate, {w.basis})."
+           for w in verdict.what_if]
+    a = verdict.admission
+    if a is not None:
+        out.append(f"Admission: let at most {a.max_in_flight} requests in at once and refuse above "
+                   f"{_rate(a.refuse_above_rps)} req/s ({a.basis}).")
+    return out
+
+
 def summary_text(verdict: Verdict) -> str:
     """The short human summary of a verdict for stdout."""
-    lines = _capacity(verdict) + _bottleneck(verdict)
+    lines = _capacity(verdict) + _bottleneck(verdict) + _next_question(verdict)
     if verdict.target_exit is not None:
         lines.append(f"Target exit: {verdict.target_exit.evidence}.")
     lines += _knee_cost_plan(verdict) + _agents(verdict.load)

@@ -172,6 +172,24 @@ class LoadAgents(msgspec.Struct, kw_only=True):
     suggested_agents: int | None = None  # how many agents the next run needs when they were the limit
 
 
+class WhatIf(msgspec.Struct, kw_only=True):
+    """An estimate of the capacity after one change to the bottleneck, from what was measured."""
+
+    resource: str
+    change: str  # "the time each request holds the lock halved"
+    estimate_rps: float  # the magic number after it, capped by the other measured ceilings
+    factor: float  # estimate / magic number
+    basis: str  # the law and the figures it used
+
+
+class Admission(msgspec.Struct, kw_only=True):
+    """Where a load shedder or rate limiter in front of the target should start refusing."""
+
+    max_in_flight: int  # requests let in at once (Little's law at the knee)
+    refuse_above_rps: float  # the magic number
+    basis: str
+
+
 class Verdict(msgspec.Struct, kw_only=True):
     """The verdict over a whole timeline: the fields of the verdict file, in its order."""
 
@@ -191,6 +209,8 @@ class Verdict(msgspec.Struct, kw_only=True):
     window_s: float | None = None
     plan: Plan | UnsetType = UNSET  # only with --goal-rps
     load: LoadAgents | UnsetType = UNSET  # only with several load agents
+    what_if: list[WhatIf] = []  # what it would take to go higher, where a law applies to the bottleneck
+    admission: Admission | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """The verdict file's JSON object (UNSET fields left out)."""

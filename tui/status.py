@@ -27,6 +27,7 @@ class BarStatus:
     final: bool = False  # from session.verdict
     resource: str | None = None  # the leading finding's resource, which the resource plot brings out
     lower_bound: bool = False  # the driver was the limit: the magic number is at least this
+    next_step: str = ""  # once final: what it would take to go higher, and where to refuse (a second line)
 
 
 def _finding_text(resource: str, severity: str, scope: str, evidence: Sequence[str]) -> str:
@@ -48,6 +49,16 @@ def _exit_event(frames: Sequence[Frame]) -> str | None:
     return None
 
 
+def next_step(verdict: Verdict) -> str:
+    """'what if the lock's hold time halved: ~400 req/s (x2.00) · admit 4 at once, refuse above 197 req/s'."""
+    parts = [f"what if {w.change}: ~{w.estimate_rps:,.0f} req/s (x{w.factor:.2f}, estimate)"
+             for w in verdict.what_if[:1]]
+    if verdict.admission is not None:
+        a = verdict.admission
+        parts.append(f"admit {a.max_in_flight} at once, refuse above {a.refuse_above_rps:,.0f} req/s")
+    return " · ".join(parts)
+
+
 def bar_status(header: Header, frames: Sequence[Frame], verdict: Verdict | None = None) -> BarStatus:
     """The bar's content for the frames so far; ``verdict`` (the run's final one) wins when given."""
     last_load = next((f.load for f in reversed(frames[-10:]) if f.load is not None), None)
@@ -62,7 +73,7 @@ def bar_status(header: Header, frames: Sequence[Frame], verdict: Verdict | None 
         if exited:
             text = f"{exited} · {text}"
         return BarStatus("exited" if exited else "final", text, verdict.capacity.max_sustainable_rps, "done",
-                         final=True, resource=None if name == "none" else name)
+                         final=True, resource=None if name == "none" else name, next_step=next_step(verdict))
     magic: float | None = None
     text, lower_bound = "", False
     severity: BarSeverity = "ok"

@@ -13,6 +13,7 @@ from bottlenecktop.analysis.knee import LIMIT_REASONS, Magic, find_knee, magic_n
 from bottlenecktop.analysis.leak import find_leak, leak_finding, sustainable_for
 from bottlenecktop.analysis.rules.driver import CPU_WARN as DRIVER_CPU_WARN
 from bottlenecktop.analysis.use import find_findings
+from bottlenecktop.analysis.whatif import admission, what_if
 from bottlenecktop.probes.samples import StepResult
 from bottlenecktop.session import Frame, Header
 from bottlenecktop.verdict_types import (
@@ -194,6 +195,9 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
         duration_s=_r(duration),
         window_s=window,
     )
+    named = lead if lead is not None and lead.resource == bottleneck.resource else None
+    verdict.what_if = what_if(frames, named, magic.rps, ceilings(header, frames, cost))
+    verdict.admission = admission(frames, knee, magic.rps) if hit_limit else None
     agents = agents_report(frames, magic)
     if agents is not None:
         verdict.load = agents

@@ -50,3 +50,26 @@ def test_demo_kind_names_its_bottleneck(kind: str, tmp_path: Path) -> None:
         best = verdict["capacity"]["max_sustainable_rps"]
         assert best is not None and abs(best - capacity) <= 0.10 * capacity, f"{kind}: {best} vs {capacity}"
     assert verdict["recording"] == str(tmp_path / "run.btrec")
+    _check_next_question(kind, verdict, result.stdout)
+
+
+def _check_next_question(kind: str, verdict: dict, stdout: str) -> None:
+    """what_if where a law applies to the kind's resource, and the admission limit of every ramp that hit one."""
+    magic = verdict["capacity"]["max_sustainable_rps"]
+    what_if = verdict["what_if"]
+    if kind == "lock":
+        # Slots / hold time: the same slots with half the hold admit twice the rate (no other ceiling is near:
+        # the lock demo's CPU per request is a fraction of a millisecond).
+        [w] = what_if
+        assert w["resource"] == "lock" and w["factor"] == 2.0 and w["estimate_rps"] == round(2 * magic, 1), w
+        assert "What if: the time each request holds the lock halved" in stdout
+    elif kind == "cpu":
+        [w] = what_if
+        assert w["resource"] == "cpu" and 1.0 < w["factor"] <= 2.0, w
+        assert "Amdahl's law" in w["basis"] or "CPU per request" in w["basis"], w
+    elif kind == "downstream":
+        assert [w["resource"] for w in what_if] == ["downstream"], what_if
+    admission = verdict["admission"]
+    assert admission is not None and admission["refuse_above_rps"] == magic, admission
+    assert admission["max_in_flight"] >= 1 and "Little's law at the knee" in admission["basis"]
+    assert "Admission: let at most" in stdout

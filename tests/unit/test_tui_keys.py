@@ -183,3 +183,21 @@ async def test_compare_mode_shows_the_differences() -> None:
 
         table = app.screen.query_one("#differences", DataTable)
         assert table.row_count == len(differences(a, b)) >= 5
+
+
+async def test_the_final_verdict_bar_says_what_it_would_take_to_go_higher() -> None:
+    from bottlenecktop.verdict_types import Admission, WhatIf
+
+    session = synthetic_session(40, finished=True)
+    assert session.verdict is not None
+    session.verdict.what_if = [WhatIf(resource="cpu-thread", change="render_page (app.py:88) moved off the "
+                                      "saturated thread", estimate_rps=759.4, factor=2.0, basis="Amdahl's law")]
+    session.verdict.admission = Admission(max_in_flight=12, refuse_above_rps=379.7, basis="Little's law")
+    app = BottleneckApp(session, None, mode="replay")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        bar = app.query_one(VerdictBar)
+        text = str(bar.render())
+        assert "what if render_page (app.py:88) moved off the saturated thread: ~759 req/s (x2.00" in text
+        assert "admit 12 at once, refuse above 380 req/s" in text
+        assert bar.size.height == 2

@@ -22,6 +22,8 @@ def render_status(status: BarStatus) -> Text:
         text.append(f"{at_least}{status.magic_rps:,.0f} req/s", style="bold")
     text.append(" │ ")
     text.append(status.finding or "no resource saturated", style="bold" if status.finding else "")
+    if status.next_step:
+        text.append(f"\n {status.next_step}")
     return text
 
 
@@ -35,4 +37,5 @@ class VerdictBar(Static):
             return
         for cls in SEVERITY_CLASSES:
             self.set_class(cls == f"-{status.severity}", cls)
+        self.set_class(bool(status.next_step), "-two")  # the final verdict's what-if and admission line
         self.update(render_status(status))
