@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from bottlenecktop.control import Controller
-from bottlenecktop.probes.samples import AgentFigures, ProcBrief, ProcSample, StackWindow
+from bottlenecktop.probes.samples import AgentFigures, ProcBrief, ProcSample, StackWindow, WaitSample
 from bottlenecktop.session import EventKind, Frame, Session
 from bottlenecktop.tui.cursor import TimeCursor
 from bottlenecktop.tui.messages import FrameAdded, VerdictReady
@@ -211,7 +211,7 @@ class BottleneckApp(App[int]):
                 resources.redraw(shown, x0, x1, status.resource)
             stacks = self.query_one(StacksPanel)
             if stacks.display:
-                stacks.show_window(_latest_stacks(shown))
+                stacks.show_window(_latest_stacks(shown), _latest_waits(shown))
             process = self.query_one(ProcessPanel)
             if process.display:
                 process.show_process(*_latest_procs(shown))
@@ -384,6 +384,11 @@ def _verdict_knee_t(verdict: Verdict | None) -> float | None:
 
 def _latest_stacks(frames: Sequence[Frame]) -> StackWindow | None:
     return next((f.stacks for f in reversed(frames) if f.stacks is not None), None)
+
+
+def _latest_waits(frames: Sequence[Frame]) -> WaitSample | None:
+    """The kernel's view of the target's threads over the last tick or two (a sample per tick)."""
+    return next((f.waits for f in reversed(frames[-3:]) if f.waits is not None), None)
 
 
 def _latest_procs(frames: Sequence[Frame]) -> tuple[ProcSample | None, ProcSample | None, Sequence[AgentFigures]]:
