@@ -44,6 +44,20 @@ class Slo(msgspec.Struct, kw_only=True):
     error_rate: float = 0.01
 
 
+class RampInfo(msgspec.Struct, kw_only=True):
+    """The ramp's plan as it was started: enough to say how far it has come and how long it can still take."""
+
+    start_rps: float = 10.0
+    step_factor: float = 1.5
+    step_seconds: float = 3.0
+    confirm_seconds: float = 5.0
+    search_steps: int = 3
+    confirm_retries: int = 2
+    max_rps: float | None = None
+    max_time_s: float | None = None
+    closed_model: bool = False
+
+
 class Header(msgspec.Struct, kw_only=True):
     """What a recording needs to be understood on another machine (every field written, schema_version first)."""
 
@@ -64,6 +78,7 @@ class Header(msgspec.Struct, kw_only=True):
     driver_pid: int | None = None
     self_pid: int | None = None
     remote_sources: list[str] = []  # exporters and Prometheus servers read (no userinfo): the target's nodes
+    ramp: RampInfo | None = None  # a ramp's plan (ramp and demo modes)
 
 
 class Event(msgspec.Struct, kw_only=True):

@@ -20,6 +20,7 @@ from textual.widgets import Footer, Static
 
 from bottlenecktop.control import Controller
 from bottlenecktop.probes.samples import AgentFigures, ProcBrief, ProcSample, StackWindow, WaitSample
+from bottlenecktop.progress import ramp_progress
 from bottlenecktop.session import EventKind, Frame, Session
 from bottlenecktop.tui.cursor import TimeCursor
 from bottlenecktop.tui.messages import FrameAdded, VerdictReady
@@ -206,6 +207,10 @@ class BottleneckApp(App[int]):
             load.show_x = not self.query_one(ResourcePlot).display  # the plots share one time axis
             if load.display:
                 load.redraw(shown, x0, x1)
+                # Progress of a running ramp (live, or a replay's cursor inside one): where it is, what is left.
+                progress = ramp_progress(self.session.header, shown)
+                if load.border_subtitle != progress:
+                    load.border_subtitle = progress
             resources = self.query_one(ResourcePlot)
             if resources.display:
                 resources.redraw(shown, x0, x1, status.resource)

@@ -26,7 +26,7 @@ from bottlenecktop.config import RunConfig
 from bottlenecktop.errors import BadInput, RunFailed
 from bottlenecktop.redact import describe_body, redact_headers, redact_url
 from bottlenecktop.runner import Runner
-from bottlenecktop.session import Header, Session, Slo, Target
+from bottlenecktop.session import Header, RampInfo, Session, Slo, Target
 from bottlenecktop.verdict_types import Mode, Verdict
 
 # The stop reason a signal gives a run, and the exit status it ends with (128 + the signal's number).
@@ -199,6 +199,15 @@ def _header(config: RunConfig, url: str | None, pid: int | None, local: bool, t0
     )
 
 
+def _ramp_info(driver_config: Any) -> RampInfo:
+    from bottlenecktop.probes.load.ramp import CONFIRM_RETRIES
+
+    c = driver_config
+    return RampInfo(start_rps=c.start_rps, step_factor=c.step_factor, step_seconds=c.step_seconds,
+                    confirm_seconds=c.confirm_seconds, search_steps=c.search_steps, confirm_retries=CONFIRM_RETRIES,
+                    max_rps=c.max_rps, max_time_s=c.max_time, closed_model=c.closed_model)
+
+
 def _consent(url: str, config: RunConfig) -> None:
     """A remote target is overloaded on purpose by a ramp: ask first."""
     if config.yes:
@@ -288,6 +297,8 @@ def build_live_run(config: RunConfig) -> LiveRun:
 
                 pid = find_listener(_listen_port(url))
         header = _header(config, url, pid, local, t0_wall)
+        if driver_config is not None:
+            header.ramp = _ramp_info(driver_config)
         remote = _remote_probe(config, header)
         if remote is not None:
             started.append(remote)

@@ -201,3 +201,15 @@ async def test_the_final_verdict_bar_says_what_it_would_take_to_go_higher() -> N
         assert "what if render_page (app.py:88) moved off the saturated thread: ~759 req/s (x2.00" in text
         assert "admit 12 at once, refuse above 380 req/s" in text
         assert bar.size.height == 2
+
+
+async def test_a_running_ramp_shows_its_progress_under_the_load_plot() -> None:
+    from bottlenecktop.session import RampInfo
+
+    session = synthetic_session(30)
+    session.header.ramp = RampInfo(start_rps=50, step_seconds=5, max_time_s=120.0)
+    app = BottleneckApp(session, FakeController())
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        subtitle = str(app.query_one("#load").border_subtitle)
+        assert subtitle.startswith("step ") and " s in · at most " in subtitle and subtitle.endswith(" s left")
