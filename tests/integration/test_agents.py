@@ -123,8 +123,11 @@ def test_two_agents_against_nginx_merge_to_the_schedule() -> None:
         assert s.ok == sum(a.ok for a in s.agents)
     for s in loaded:
         assert len(s.agents) == 2
-        # Agent i takes the arrivals i mod 2: halves, to a request.
-        assert abs(s.agents[0].sent - s.agents[1].sent) <= 2, s.agents
+        # Agent i takes the arrivals i mod 2: halves within a second (each agent closes its seconds by its own
+        # clock, so a request near the edge may land in the next one) ...
+        assert abs(s.agents[0].sent - s.agents[1].sent) <= 0.01 * s.sent + 2, s.agents
+    # ... and to a request over the run.
+    assert abs(run.outcome.agents[0].sent - run.outcome.agents[1].sent) <= 2, run.outcome.agents
     # The judged steps offered the schedule within 1 %, and nginx answered it.
     assert len(run.steps) == 2
     for step in run.steps:
@@ -151,11 +154,11 @@ def _magic(agents: int) -> float:
 
 
 @pytest.mark.slow
-def test_two_agents_find_the_magic_number_one_agent_finds() -> None:
-    one, two = _magic(1), _magic(2)
-    print(f"magic number: one agent {one:.1f} req/s, two agents {two:.1f} req/s")
-    assert 180.0 <= one <= 220.0 and 180.0 <= two <= 220.0
-    assert abs(two - one) <= 0.1 * one
+def test_two_agents_find_the_magic_number_by_construction() -> None:
+    # Agreement with the one built-in driver, through the CLI: tests/e2e/test_agents_cli.py.
+    two = _magic(2)
+    print(f"magic number: two agents {two:.1f} req/s")
+    assert 180.0 <= two <= 220.0
 
 
 @pytest.mark.slow
