@@ -196,8 +196,8 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
         window_s=window,
     )
     named = lead if lead is not None and lead.resource == bottleneck.resource else None
-    verdict.what_if = what_if(frames, named, magic.rps, ceilings(header, frames, cost))
-    verdict.admission = admission(frames, knee, magic.rps) if hit_limit else None
+    verdict.what_if = what_if(frames, named, _r(magic.rps), ceilings(header, frames, cost))  # the number as said
+    verdict.admission = admission(frames, knee, _r(magic.rps)) if hit_limit else None
     agents = agents_report(frames, magic)
     if agents is not None:
         verdict.load = agents

@@ -153,15 +153,14 @@ def admission(frames: Sequence[Frame], knee: StepResult | None, magic_rps: float
         return None
     flying = [f.load.in_flight for f in frames
               if f.load is not None and f.load.step == at.step and at.t_start < f.load.t <= at.t_end + 0.01]
-    little = at.achieved_rps * at.p50_ms / 1000.0
+    # Little's law at the magic number with the latency of the knee, where requests do not yet queue: the
+    # concurrency that lets the magic number through and no queue beyond it.
+    little = magic_rps * at.p50_ms / 1000.0
+    concurrency = max(1, math.ceil(little))
+    basis = (f"Little's law: the magic number x the latency at the knee, {magic_rps:.0f} req/s x {at.p50_ms:.1f} ms "
+             f"(p50 at {at.achieved_rps:.0f} req/s) = {little:.1f} in flight")
     if flying:
-        measured = sum(flying) / len(flying)
-        concurrency = max(1, math.ceil(measured))
-        basis = (f"Little's law at the knee: {at.achieved_rps:.0f} req/s x {at.p50_ms:.1f} ms (p50) = "
-                 f"{little:.1f} in flight; {measured:.1f} were measured in flight there")
-    else:
-        concurrency = max(1, math.ceil(little))
-        basis = f"Little's law at the knee: {at.achieved_rps:.0f} req/s x {at.p50_ms:.1f} ms (p50) = {little:.1f}"
+        basis += f"; {sum(flying) / len(flying):.1f} were measured in flight at the knee"
     return Admission(max_in_flight=concurrency, refuse_above_rps=_r(magic_rps),
                      basis=f"{basis}; refuse above the magic number ({magic_rps:.0f} req/s) so that past it "
                            "requests fail fast instead of queueing")
