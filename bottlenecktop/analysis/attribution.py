@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from bottlenecktop.analysis.context import Context, build_context
 from bottlenecktop.analysis.findings import WARNING, Finding
-from bottlenecktop.probes.samples import StepResult
+from bottlenecktop.probes.samples import StepResult, WaitSample
 from bottlenecktop.session import Frame, Header
 from bottlenecktop.verdict_types import Resource
 
@@ -21,6 +21,9 @@ OFFER_RISE = 1.15  # offered load past the knee at least this multiple of the kn
 FLAT = 1.15  # the target's CPU past the knee at most this multiple of the knee's: it plateaued
 BUSY_TARGET = 0.5  # cores: a target using less than this did not plateau on CPU
 DISK_RISE = 20.0  # points of a disk's busy %
+FUTEX_RISE = 30.0  # points of the working thread-time blocked on a futex
+FUTEX_PAST = 50.0  # ... past the knee, at least
+GIL_HELD = 50.0  # % of samples: past this the futex waits are the GIL's, which cpu-thread tells
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,18 @@ class _Side:
     target_cores: float | None
     disk: float | None
     mem_psi: float | None
+    futex: float | None  # % of the target's working thread-time blocked on a futex (kernel waits)
+    pid: int | None
+    gil: float | None  # % of py-spy samples with the GIL held, where the target is Python
+
+
+def working_futex(w: WaitSample) -> float | None:
+    """% of the working thread-time (not asleep, not idle, not waiting on a client's next request) that the
+    kernel saw blocked on a futex."""
+    client = sum(p.pct for p in w.peers if p.role == "client")
+    idle = w.waits.get("sleep", 0.0) + w.waits.get("idle", 0.0) + min(client, w.waits.get("socket", 0.0))
+    working = sum(w.waits.values()) - idle
+    return 100.0 * w.waits.get("futex", 0.0) / working if working >= 1.0 else None
 
 
 def _mean(xs: Sequence[float]) -> float | None:
@@ -56,6 +71,10 @@ def _side(ctx: Context, steps: Sequence[StepResult]) -> _Side | None:
                     if f.node is not None]),
         mem_psi=_mean([f.node.memory.psi_some for f in frames
                        if f.node is not None and f.node.memory.psi_some is not None]),
+        futex=_mean([x for f in frames if f.waits is not None and not f.waits.error
+                     and (x := working_futex(f.waits)) is not None]),
+        pid=next((f.waits.pid for f in frames if f.waits is not None and f.waits.pid), None),
+        gil=_mean([f.stacks.gil_pct for f in frames if f.stacks is not None and f.stacks.gil_pct is not None]),
     )
 
 
@@ -111,11 +130,27 @@ def at_knee(header: Header, frames: Sequence[Frame], steps: Sequence[StepResult]
         candidates.append((min(0.6, mem_rise / 100), "memory",
                            [f"PSI memory some rose from {before.mem_psi or 0:.0f} % to {after.mem_psi or 0:.0f} %"],
                            ["no memory stall stayed high for a whole window"]))
+    # A lock queues well before the knee (near its capacity the working threads already wait for it), so its
+    # waits are compared with the lowest step's, where the lock was free.
+    low = min(good, key=lambda s: s.offered_rps)
+    base = _side(ctx, [low]) if low is not knee else before
+    futex_rise = _rise(after.futex, base.futex if base is not None else None)
+    lock: tuple[float, str] | None = None
+    gil_bound = (after.gil or 0.0) >= GIL_HELD  # Python threads queueing for the GIL wait on a futex too
+    if base is not None and not gil_bound and futex_rise >= FUTEX_RISE and (after.futex or 0.0) >= FUTEX_PAST:
+        lock = (min(0.6, futex_rise / 100), f"pid {after.pid}" if after.pid else "node")
+        candidates.append((lock[0], "lock",
+                           [f"the share of the target's working thread-time blocked on a futex (a lock or a "
+                            f"condition) went from {base.futex or 0:.0f} % at {low.offered_rps:.0f} req/s to "
+                            f"{after.futex or 0:.0f} % past it"],
+                           ["the futex waits did not stay high for a whole window: the overloaded steps were "
+                            "shorter than it"]))
     if not candidates:
         return None
     score, resource, evidence, missing = max(candidates, key=lambda c: c[0])
     head = (f"the ramp found a limit at {knee.achieved_rps:.0f} req/s (step {knee.step}); across it, " + "; ".join(
         evidence))
     t0, t1 = knee.t_start, max(s.t_end for s in past)
-    return Finding(resource=resource, severity=WARNING, score=round(min(0.5, 0.2 + score / 2), 3), scope="node",
+    scope = lock[1] if resource == "lock" and lock is not None else "node"
+    return Finding(resource=resource, severity=WARNING, score=round(min(0.5, 0.2 + score / 2), 3), scope=scope,
                    evidence=[head, f"missing: {missing[0]}"], t_start=t0, t_end=t1)

@@ -7,10 +7,11 @@ import msgspec
 from bottlenecktop.analysis.findings import Finding
 from bottlenecktop.analysis.whatif import admission, what_if
 from bottlenecktop.probes.samples import DownstreamPeer, FunctionShare, PeersSample
+from bottlenecktop.verdict_types import FindingResource
 from tests.support.timeline_builder import TimelineBuilder, header, node, proc, stacks
 
 
-def _lead(resource: str, b: TimelineBuilder) -> Finding:
+def _lead(resource: FindingResource, b: TimelineBuilder) -> Finding:
     return Finding(resource=resource, severity="saturated", score=0.9, scope="pid 4242", evidence=["..."],
                    t_start=0.0, t_end=b.t)
 
