@@ -14,12 +14,61 @@ import msgspec
 
 from bottlenecktop.recording import Recording
 from bottlenecktop.session import Frame
-from bottlenecktop.svgchart import Series, line_chart, sparkline
+from bottlenecktop.svgchart import KNEE, LIMIT, Band, Mark, Series, heatmap, line_chart, sparkline
 from bottlenecktop.verdict_types import Verdict
 
 REPORT_SCHEMA = "bottlenecktop.report/1"
 FORMATS = ("md", "html", "json")
 MAX_POINTS = 600  # series are thinned to this many points per chart (an hour at 1 Hz is 3600)
+
+
+# Latency bands of the heatmap, ms (upper edges; the last band is everything above the last edge).
+BANDS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+
+
+def band_labels() -> list[str]:
+    labels, lo = [], 0
+    for hi in BANDS_MS:
+        labels.append(f"<{hi} ms" if lo == 0 else f"{lo}-{hi:,}")
+        lo = hi
+    return [*labels, f">{lo:,} ms"]
+
+
+def _shares(encoded: str) -> list[float] | None:
+    """The share of a histogram's requests in each latency band (BANDS_MS)."""
+    from bottlenecktop.probes.load.stats import decode_histogram
+
+    counts = [0] * (len(BANDS_MS) + 1)
+    for item in decode_histogram(encoded).get_recorded_iterator():
+        ms = item.value_iterated_to / 1000.0
+        counts[next((i for i, hi in enumerate(BANDS_MS) if ms < hi), len(BANDS_MS))] += \
+            item.count_added_in_this_iter_step
+    total = sum(counts)
+    return [c / total for c in counts] if total else None
+
+
+def latency_heatmap(rec: Recording) -> list[tuple[float, float, list[float]]]:
+    """(from, to, share of requests per latency band) over the run: per second where the frames hold their
+    histograms, else per recorded histogram window (a recording keeps the seconds of a step merged)."""
+    out = []
+    for f in _thin(rec.frames):
+        if f.load is not None and f.load.hist and (shares := _shares(f.load.hist)) is not None:
+            out.append((f.load.t - f.load.dt, f.load.t, shares))
+    if not out:
+        for w in rec.hists:
+            if w.hist and (shares := _shares(w.hist)) is not None:
+                out.append((w.t_start, w.t_end, shares))
+    return out
+
+
+def _band_position(ms: float) -> float:
+    """Where ``ms`` falls on the heatmap's rows (0 = bottom edge), interpolated inside its band."""
+    lo = 0.0
+    for i, hi in enumerate(BANDS_MS):
+        if ms < hi:
+            return i + (ms - lo) / (hi - lo)
+        lo = hi
+    return float(len(BANDS_MS))
 
 
 class ReportError(ValueError):
@@ -98,6 +147,7 @@ def _data(rec: Recording) -> tuple[dict[str, Any], Verdict | None]:
         "steps": _steps(rec),
         "marks": marks,
         "series": series_of(rec.frames),
+        "heatmap": [[a, b, [round(x, 4) for x in shares]] for a, b, shares in latency_heatmap(rec)],
         "notice": rec.notice,
         "closed": rec.closed,
     }, verdict
@@ -201,14 +251,29 @@ def _html(d: dict[str, Any], v: Verdict | None) -> str:
     def xy(name: str) -> tuple[list[float], list[float]]:
         return [p[0] for p in s[name]], [p[1] for p in s[name]]
 
-    charts: list[tuple[str, list[Series], str]] = [
-        ("Throughput", [("offered", *xy("offered_rps")), ("achieved", *xy("achieved_rps"))], "req/s"),
-        ("Latency", [("p99", *xy("p99_ms")), ("p50", *xy("p50_ms"))], "ms"),
-        ("CPU", [("node", *xy("node_cpu_pct")), ("target (% of one core)", *xy("target_cpu_pct"))], "%"),
+    # The ramp's steps shaded (failed ones tinted), the knee and the magic number's step marked, the SLO drawn.
+    bands = [Band(st["t_start"], st["t_end"], bad=not st["sustained"]) for st in d["steps"]
+             if st.get("t_start") is not None and st.get("t_end") is not None]
+    when: list[Mark] = []
+    magic = v.capacity.max_sustainable_rps if v else None
+    if v is not None and v.knee is not None and v.knee.t is not None:
+        when.append(Mark(v.knee.t, f"knee {v.knee.achieved_rps or 0:,.0f} req/s", KNEE, vertical=True))
+    slo_ms = d["header"]["slo"]["p99_ms"]
+    charts: list[tuple[str, list[Series], str, list[Mark]]] = [
+        ("Throughput", [("offered", *xy("offered_rps")), ("achieved", *xy("achieved_rps"))], "req/s",
+         [*when, *([Mark(magic, f"magic number {magic:,.0f} req/s", LIMIT)] if magic else [])]),
+        ("Latency", [("p99", *xy("p99_ms")), ("p50", *xy("p50_ms"))], "ms",
+         [*when, Mark(slo_ms, f"SLO p99 {slo_ms:,.0f} ms", LIMIT)]),
+        ("CPU", [("node", *xy("node_cpu_pct")), ("target (% of one core)", *xy("target_cpu_pct"))], "%", when),
     ]
     out.append("<h2>Over time</h2>")
-    for title, series, unit in charts:
-        out.append(line_chart(title, series, "session time, s", unit))
+    for title, series, unit, marks in charts:
+        out.append(line_chart(title, series, "session time, s", unit, bands=bands, marks=marks))
+    heat = d.get("heatmap") or []
+    if heat:
+        out.append(heatmap("Latency by second (share of each second's requests)", heat, band_labels(),
+                           "session time, s",
+                           marks=[*when, Mark(_band_position(slo_ms), f"SLO p99 {slo_ms:,.0f} ms", LIMIT)]))
     if d["steps"]:
         curve = [st for st in d["steps"] if st["offered_rps"] > 0]
         curve.sort(key=lambda st: st["offered_rps"])
