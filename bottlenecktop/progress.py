@@ -45,8 +45,9 @@ def time_left(ramp: RampInfo, phase: str, rate: float, frames: Sequence[Frame], 
     return bound
 
 
-def ramp_progress(header: Header, frames: Sequence[Frame]) -> str:
-    """'step 4 · searching 225 req/s · 18 s in · at most 52 s left', or '' when no ramp is running."""
+def ramp_progress(header: Header, frames: Sequence[Frame], compact: bool = False) -> str:
+    """'step 4 · searching 225 req/s · 18 s in · at most 52 s left', or '' when no ramp is running;
+    ``compact``: 'step 4 · 18 s · ≤52 s left' (for a panel's title)."""
     ramp = header.ramp
     if ramp is None or not frames or any(f.outcome is not None for f in frames[-3:]):
         return ""
@@ -56,6 +57,8 @@ def ramp_progress(header: Header, frames: Sequence[Frame]) -> str:
         return ""
     elapsed = frames[-1].t - first.t
     bound = time_left(ramp, last.phase, last.target_rps, frames, elapsed)
+    if compact:
+        return f"step {last.step} · {elapsed:.0f} s · " + (f"≤{bound:.0f} s left" if bound is not None else "up")
     left = f"at most {bound:.0f} s left" if bound is not None else "until the first step that fails"
     rate = f" {last.target_rps:,.0f} req/s" if last.target_rps > 0 else ""
     return f"step {last.step} · {last.phase}{rate} · {elapsed:.0f} s in · {left}"

@@ -207,10 +207,10 @@ class BottleneckApp(App[int]):
             load.show_x = not self.query_one(ResourcePlot).display  # the plots share one time axis
             if load.display:
                 load.redraw(shown, x0, x1)
-                # Progress of a running ramp (live, or a replay's cursor inside one): where it is, what is left.
-                progress = ramp_progress(self.session.header, shown)
-                if load.border_subtitle != progress:
-                    load.border_subtitle = progress
+                # Progress of a running ramp (live, or a replay's cursor inside one), ahead of the legend.
+                progress = ramp_progress(self.session.header, shown, compact=True)
+                if progress:
+                    load.border_title = f"{progress} │ {load.border_title}"
             resources = self.query_one(ResourcePlot)
             if resources.display:
                 resources.redraw(shown, x0, x1, status.resource)

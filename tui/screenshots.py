@@ -1,7 +1,7 @@
-"""Make the images in screenshots/ from the real app: ``python -m bottlenecktop.tui.screenshots`` over the
-synthetic session, and ``python -m bottlenecktop.tui.screenshots --recording NAME-WxH=FILE[@KEY+KEY] ...`` over
-recordings of real runs (the replay screen after the keys, e.g. ``left_square_bracket`` for the last ramp step;
-``A,B`` for the compare screen).
+"""Make the images in screenshots/ from the real app over recordings of real runs:
+``python -m bottlenecktop.tui.screenshots --recording NAME-WxH=FILE[@KEY+KEY] ...`` (the replay screen after the
+keys, e.g. ``k`` for the knee or ``question_mark`` for help; ``A,B`` for the compare screen). screenshots/ holds
+real runs only; the synthetic feed stays in the snapshot tests.
 
 SVG from the app's save_screenshot; PNG too when ``rsvg-convert`` (Debian: librsvg2-bin) is installed.
 """
@@ -16,26 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bottlenecktop.tui.app import BottleneckApp
-from bottlenecktop.tui.synthetic import synthetic_session
 
 OUT = Path(__file__).resolve().parent.parent / "screenshots"
 
 
-class _Quiet:
-    def command(self, name: str, value: float | str | None = None) -> None:
-        pass
-
-
-CASES: dict[str, tuple[Callable[[], BottleneckApp], tuple[int, int], tuple[str, ...]]] = {
-    "live-80x24": (lambda: BottleneckApp(synthetic_session(40), _Quiet()), (80, 24), ()),
-    "live-160x48": (lambda: BottleneckApp(synthetic_session(40), _Quiet()), (160, 48), ()),
-    "replay-done-160x48": (lambda: BottleneckApp(synthetic_session(44, finished=True), mode="replay"),
-                           (160, 48), ()),
-    "observe-80x24": (lambda: BottleneckApp(synthetic_session(30, mode="observe"), _Quiet()), (80, 24), ()),
-    "compare-120x36": (lambda: BottleneckApp(synthetic_session(44, finished=True), mode="compare",
-                                             compare_with=synthetic_session(34, finished=True)), (120, 36), ()),
-    "help-80x24": (lambda: BottleneckApp(synthetic_session(40), _Quiet()), (80, 24), ("question_mark",)),
-}
+CASES: dict[str, tuple[Callable[[], BottleneckApp], tuple[int, int], tuple[str, ...]]] = {}
 
 
 def recording_case(paths: list[Path], size: tuple[int, int], keys: tuple[str, ...] = ()) -> tuple[
@@ -74,16 +59,18 @@ async def shoot(name: str) -> Path:
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     rsvg = shutil.which("rsvg-convert")
-    names = list(CASES)
-    if sys.argv[1:2] == ["--recording"]:
-        names = []
-        for item in sys.argv[2:]:  # NAME-WxH=FILE[,FILE2][@KEY+KEY...]
-            name, _, spec = item.partition("=")
-            files, _, keys = spec.partition("@")
-            w, h = name.rsplit("-", 1)[-1].split("x")
-            CASES[name] = recording_case([Path(f) for f in files.split(",")], (int(w), int(h)),
-                                         tuple(k for k in keys.split("+") if k))
-            names.append(name)
+    if sys.argv[1:2] != ["--recording"] or len(sys.argv) < 3:
+        print("usage: python -m bottlenecktop.tui.screenshots --recording NAME-WxH=FILE[,FILE2][@KEY+KEY] ...",
+              file=sys.stderr)
+        return 2
+    names = []
+    for item in sys.argv[2:]:  # NAME-WxH=FILE[,FILE2][@KEY+KEY...]
+        name, _, spec = item.partition("=")
+        files, _, keys = spec.partition("@")
+        w, h = name.rsplit("-", 1)[-1].split("x")
+        CASES[name] = recording_case([Path(f) for f in files.split(",")], (int(w), int(h)),
+                                     tuple(k for k in keys.split("+") if k))
+        names.append(name)
     for name in names:
         svg = asyncio.run(shoot(name))
         if rsvg:

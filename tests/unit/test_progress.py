@@ -41,6 +41,7 @@ def test_searching_counts_the_probes_done_and_confirming_the_tries_left() -> Non
     assert time_left(RAMP, "confirming", 188, b2.frames, 12) == 2 * 6
     line = ramp_progress(b.header, b.frames)
     assert line.startswith("step 3 · searching 188 req/s · ") and line.endswith("at most 30 s left"), line
+    assert ramp_progress(b.header, b.frames, compact=True).endswith(" s · ≤30 s left")
 
 
 def test_no_ramp_no_progress() -> None:

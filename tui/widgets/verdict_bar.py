@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
@@ -22,9 +23,15 @@ def render_status(status: BarStatus) -> Text:
         text.append(f"{at_least}{status.magic_rps:,.0f} req/s", style="bold")
     text.append(" │ ")
     text.append(status.finding or "no resource saturated", style="bold" if status.finding else "")
-    if status.next_step:
-        text.append(f"\n {status.next_step}")
     return text
+
+
+def render_bar(status: BarStatus) -> Text | Group:
+    """The status line, and under it the final verdict's what-if and admission line (each cut at the edge)."""
+    line = render_status(status)
+    if not status.next_step:
+        return line
+    return Group(line, Text(f" {status.next_step}", no_wrap=True, overflow="ellipsis"))
 
 
 class VerdictBar(Static):
@@ -38,4 +45,4 @@ class VerdictBar(Static):
         for cls in SEVERITY_CLASSES:
             self.set_class(cls == f"-{status.severity}", cls)
         self.set_class(bool(status.next_step), "-two")  # the final verdict's what-if and admission line
-        self.update(render_status(status))
+        self.update(render_bar(status))
