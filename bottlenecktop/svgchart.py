@@ -87,10 +87,10 @@ def line_chart(title: str, series: Sequence[Series], x_label: str, y_label: str,
         return pad_t + ph - (y - y0) / (y1 - y0) * ph
 
     parts = [head]
-    for b in bands:
+    for k, b in enumerate(bands):
         left, right = max(sx(b.x0), pad_l), min(sx(b.x1), pad_l + pw)
         if right > left:
-            fill = "#fbe3e3" if b.bad else "#eef3f8"
+            fill = "#fbe3e3" if b.bad else ("#eef3f8", "#dde7f1")[k % 2]  # alternate: each step shows
             parts.append(f'<rect class="step" x="{left:.1f}" y="{pad_t}" width="{right - left:.1f}" height="{ph}" '
                          f'fill="{fill}"/>')
     for t in yticks:
