@@ -65,3 +65,24 @@ def test_observe_busiest_processes(snap_compare: Any) -> None:
 
 def test_too_small(snap_compare: Any) -> None:
     assert snap_compare(BottleneckApp(synthetic_session(5), NullController()), terminal_size=(50, 12))
+
+
+def _with_next_question() -> Any:
+    from bottlenecktop.session import RampInfo
+    from bottlenecktop.verdict_types import Admission, WhatIf
+
+    session = synthetic_session(40, finished=True)
+    session.header.ramp = RampInfo(start_rps=50, step_seconds=5, max_time_s=120.0)
+    assert session.verdict is not None
+    session.verdict.what_if = [WhatIf(resource="cpu-thread", change="render_page (app.py:88) moved off the "
+                                      "saturated thread", estimate_rps=759.4, factor=2.0, basis="Amdahl's law")]
+    session.verdict.admission = Admission(max_in_flight=12, refuse_above_rps=379.7, basis="Little's law")
+    return session
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_replay_done_with_the_next_question_and_at_the_knee_with_progress(snap_compare: Any,
+                                                                          size: tuple[int, int]) -> None:
+    # At the end: the verdict bar's second line (what if, admission); the knee: the ramp's progress in the title.
+    assert snap_compare(BottleneckApp(_with_next_question(), mode="replay"), terminal_size=size)
+    assert snap_compare(BottleneckApp(_with_next_question(), mode="replay"), terminal_size=size, press=["k"])
