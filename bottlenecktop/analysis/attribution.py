@@ -92,6 +92,8 @@ def at_knee(header: Header, frames: Sequence[Frame], steps: Sequence[StepResult]
     knee = max(good, key=lambda s: s.achieved_rps)
     past = [s for s in bad if s.offered_rps >= OFFER_RISE * knee.offered_rps] or bad
     ctx = build_context(header, frames)
+    if not ctx.on_target_host:
+        return None  # the target is on other nodes (exporters): this box's CPU, disks, memory are the load box's
     before, after = _side(ctx, [knee]), _side(ctx, past)
     if before is None or after is None:
         return None

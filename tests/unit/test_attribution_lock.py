@@ -39,3 +39,10 @@ def test_futex_waits_of_threads_queueing_for_the_gil_are_not_a_lock() -> None:
     b = _ramp(futex_past=30, gil=90.0)
     lead = at_knee(b.header, b.frames, steps_of(b.frames))
     assert lead is None or lead.resource != "lock"
+
+
+def test_no_attribution_from_this_box_when_the_target_is_on_other_nodes() -> None:
+    b = TimelineBuilder(header(ncpu=2, local=False))
+    b.step(100, p50=21, p99=23, node=node(busy=10, ncpu=2, psi=0))
+    b.step(225, achieved=150, p99=600, sustained=False, node=node(busy=99, ncpu=2, psi=60, runq=6))
+    assert at_knee(b.header, b.frames, steps_of(b.frames)) is None
