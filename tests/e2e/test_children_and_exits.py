@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bottlenecktop.recording import read_recording
+from bottlenecktop.recording import RecordingError, read_recording
 from tests.support.paths import ROOT
 from tests.support.probe_children import NAMED_HOT_THREAD, child, wait_until
 from tests.support.servers import CapacityServer
@@ -32,10 +32,18 @@ def py_spies(target_pid: int) -> list[psutil.Process]:
     return found
 
 
+def frames_in(path: Path) -> int:
+    """Frames recorded so far; 0 while the file is not there or still empty (the writer has just created it)."""
+    try:
+        return len(read_recording(path).frames)
+    except (FileNotFoundError, RecordingError):
+        return 0
+
+
 def wait_for_frames(path: Path, count: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if path.exists() and len(read_recording(path).frames) >= count:
+        if frames_in(path) >= count:
             return
         time.sleep(0.3)
     raise AssertionError(f"fewer than {count} frames in {path} after {timeout} s")
@@ -124,9 +132,11 @@ def test_a_driver_killed_mid_ramp_reports_a_lower_bound_and_exit_1(tmp_path: Pat
                                 stderr=subprocess.PIPE, text=True)
         try:
             def sustained_steps() -> int:
-                if not rec.exists():
+                try:
+                    frames = read_recording(rec).frames
+                except (FileNotFoundError, RecordingError):  # not created yet, or created and still empty
                     return 0
-                return sum(1 for f in read_recording(rec).frames if f.step is not None and f.step.sustained)
+                return sum(1 for f in frames if f.step is not None and f.step.sustained)
 
             assert wait_until(lambda: sustained_steps() >= 3, timeout=40, step=0.3), "the ramp did not get going"
             header = read_recording(rec).header
