@@ -8,63 +8,21 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
 from bottlenecktop.probes.load.config import DriverConfig
 from bottlenecktop.probes.samples import LoadSecond, RampOutcome, StepResult
+from tests.support.nginx_ok import nginx_ok as nginx
+from tests.support.nginx_ok import wait_listen
 from tests.support.servers import CapacityServer, free_port
 
 pytest.importorskip("distributed")
 
 from bottlenecktop.probes.load.cluster.driver import ClusterDriver
-
-NGINX_CONF = """worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};
-  server {{ listen 127.0.0.1:{port}; location / {{ return 200 "ok\\n"; }} }}
-}}
-"""
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, limit: float = 15.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"{what} exited"
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not listen on {port}")
-
-
-@contextlib.contextmanager
-def nginx() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="bt-agents-nginx-") as d:
-        port = free_port()
-        conf = Path(d) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(d=d, port=port))
-        proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", d, "-e", f"{d}/error.log"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            _wait_port(port, proc, "nginx")
-            yield f"http://127.0.0.1:{port}/"
-        finally:
-            proc.terminate()
-            proc.wait(5)
 
 
 @dataclass
@@ -197,7 +155,7 @@ def scheduler_and_worker() -> Iterator[str]:
     procs = [subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
-        _wait_port(port, procs[0], "dask scheduler")
+        wait_listen("127.0.0.1", port, procs[0], "dask scheduler")
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_worker", address, "--resources", "LOADGEN=1",
              "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"],

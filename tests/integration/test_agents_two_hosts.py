@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ import psutil
 import pytest
 
 from tests.support.netns import NamespaceHost, namespace_host, unavailable
+from tests.support.nginx_ok import free_port_on, nginx_ok, wait_listen
 from tests.support.paths import ROOT
 from tests.support.realservers import cpu_cgroup, set_quota, writable_cpu_cgroup_root
 
@@ -28,39 +28,8 @@ pytest.importorskip("distributed")
 if (why := unavailable()) is not None:
     pytest.skip(why, allow_module_level=True)
 
-NGINX = """worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};
-  server {{ listen {addr}:{port}; location / {{ return 200 "ok\\n"; }} }}
-}}
-"""
 RATE = 2400.0  # req/s in all: 1200 for each agent, about twice what the small host can send
 QUOTA_CPUS = 0.01  # the namespace agent's driver: 1 ms of CPU per 100 ms, a fraction of what 1200 req/s need
-
-
-def _free_port(addr: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((addr, 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_listen(addr: str, port: int, proc: subprocess.Popen[bytes], what: str,
-                 limit: float = 20.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"{what} exited"
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex((addr, port)) == 0:
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not listen on {addr}:{port}")
 
 
 @contextlib.contextmanager
@@ -113,29 +82,25 @@ def _sending(pid: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.skipif(writable_cpu_cgroup_root() is None, reason="no writable cgroup with a cpu controller")
 def test_an_agent_on_a_small_second_host_is_named_as_the_limit() -> None:
-    with namespace_host() as ns, tempfile.TemporaryDirectory(prefix="bt-2hosts-") as d, _procs() as procs:
-        run(ns, Path(d), procs)
+    with namespace_host() as ns, nginx_ok(ns.here) as url, tempfile.TemporaryDirectory(prefix="bt-2hosts-") as d, \
+            _procs() as procs:
+        run(ns, url, Path(d), procs)
 
 
-def run(ns: NamespaceHost, d: Path, procs: list[subprocess.Popen[bytes]]) -> None:
-    port = _free_port(ns.here)
-    (d / "nginx.conf").write_text(NGINX.format(d=d, addr=ns.here, port=port))
-    procs.append(subprocess.Popen(["nginx", "-c", str(d / "nginx.conf"), "-p", str(d), "-e", f"{d}/error.log"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    _wait_listen(ns.here, port, procs[-1], "nginx")
-    sched_port = _free_port(ns.here)
+def run(ns: NamespaceHost, url: str, d: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    sched_port = free_port_on(ns.here)
     scheduler = f"tcp://{ns.here}:{sched_port}"
     procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", ns.here,
                                    "--port", str(sched_port), "--no-dashboard"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    _wait_listen(ns.here, sched_port, procs[-1], "dask scheduler")
+    wait_listen(ns.here, sched_port, procs[-1], "dask scheduler")
     procs.append(_worker(scheduler, ns.here, []))
     there = _worker(scheduler, ns.there, ns.exec_prefix())
     procs.append(there)
     _wait_workers(scheduler, 2)
 
     verdict_path = d / "v.json"
-    cmd = [sys.executable, "-m", "bottlenecktop", f"http://{ns.here}:{port}/", "--cluster", scheduler, "--yes",
+    cmd = [sys.executable, "-m", "bottlenecktop", url, "--cluster", scheduler, "--yes",
            "--headless", "--json", str(verdict_path), "--start-rps", str(RATE), "--max-rps", str(RATE),
            "--step-seconds", "2", "--max-time", "25", "--record", str(d / "run.btrec")]
     # The small host's driver joins a cgroup of a whole CPU as soon as it starts (its imports at full speed),
