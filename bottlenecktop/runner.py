@@ -75,7 +75,7 @@ KernelProbes = tuple[_WaitProbe | None, _PeersProbe | None, _CgroupProbe | None]
 
 
 class _Driver(Protocol):
-    timeline_lag_s: int  # seconds of reports to queue before dropping the oldest (probes.load.reports)
+    timeline_lag_s: int  # seconds of reports to queue before the backlog gets frames of its own (probes.load.reports)
 
     def poll(self) -> list[LoadSecond | StepResult | RampOutcome]: ...
     def command(self, name: str, value: float | str | None = None) -> None: ...
@@ -141,6 +141,7 @@ class Runner:
         self.peer_probe = peer_probe
         self._peer_probes: dict[int, _ProcProbe | None] = {}  # pid -> its probe (None: it could not be probed)
         self.outcome: RampOutcome | None = None
+        self._outcome_recorded = False
         self.stop_reason = ""
         self._stop = threading.Event()
         self._finished = threading.Event()
@@ -236,6 +237,7 @@ class Runner:
                 break
             frame = self._tick()
             self._append(frame)
+            self._catch_up(frame.t)
             if self._should_end(frame):
                 break
             deadline += self.interval
@@ -255,8 +257,6 @@ class Runner:
         if self.driver is not None:
             outcome = self._collect(self.driver.poll())
             events += self._unsaid("driver", self.driver.take_events())
-            while len(self._loads) > self.driver.timeline_lag_s:  # never let the timeline lag the driver far
-                self._loads.popleft()
         load = self._loads.popleft() if self._loads else None
         if self._steps:
             step = self._steps.popleft()
@@ -285,7 +285,8 @@ class Runner:
             t=round(t, 3),
             load=load,
             step=step,
-            outcome=outcome,
+            # the outcome ends the timeline: it waits for _finish while seconds or steps are still queued
+            outcome=outcome if not (self._loads or self._steps) else None,
             node=node,
             target=target,
             driver=self.driver_proc.sample() if self.driver_proc is not None else None,
@@ -387,12 +388,20 @@ class Runner:
         events.append(Event(kind="attach", text=f"attached to pid {pid}"))
 
     def _append(self, frame: Frame) -> None:
+        self._outcome_recorded = self._outcome_recorded or frame.outcome is not None
         self.session.append(frame)
         if self.writer is not None:
             self.writer.append(frame)
 
+    def _catch_up(self, t: float) -> None:
+        """The driver's seconds come in bursts (a cluster's agent that caught up, a stalled pipe): the timeline
+        must not lag the driver far, and no second may be lost, so the backlog goes into frames of its own."""
+        lag = self.driver.timeline_lag_s if self.driver is not None else 0
+        while len(self._loads) > lag:
+            self._append(Frame(t=t, load=self._loads.popleft()))
+
     def _should_end(self, frame: Frame) -> bool:
-        if frame.outcome is not None:
+        if self.outcome is not None:
             self.stop_reason = self.stop_reason or "done"
             return True
         if self.driver is not None and self.driver.done and self.outcome is None and not self._steps:
@@ -406,7 +415,7 @@ class Runner:
     def _finish(self) -> None:
         """Collect what the driver still has (its outcome after a stop), put it on the timeline, stop probes."""
         if self.driver is not None:
-            outcome_recorded = self.outcome is not None
+            outcome_recorded = self._outcome_recorded
             if self.outcome is None:
                 self.driver.command("stop")
                 deadline = time.monotonic() + 3.0
@@ -414,6 +423,8 @@ class Runner:
                     time.sleep(0.05)
                     self._collect(self.driver.poll())
                 self._collect(self.driver.poll())
+            while self._loads:  # seconds still queued when the ramp ended were measured: they are recorded
+                self._append(Frame(t=round(self.now(), 3), load=self._loads.popleft()))
             while self._steps:  # steps that ended after the last tick still belong on the timeline
                 step = self._steps.popleft()
                 last = not self._steps and not outcome_recorded

@@ -48,7 +48,9 @@ def agents_report(frames: Sequence[Frame], magic: Magic) -> LoadAgents | None:
             row.lag_p99_ms = max(row.lag_p99_ms, a.lag_p99_ms)
             offered[a.agent] = offered.get(a.agent, 0.0) + a.offered_rps * load.dt
     if chosen is not None:
-        judged = [load for load in loads if _in_step(load, chosen)][1:]  # the warm-up second is not judged
+        in_step = [load for load in loads if _in_step(load, chosen)]
+        # The warm-up second is not judged, unless it is all the step has (a step cut short by --max-time).
+        judged = in_step[1:] or in_step
         for n, row in rows.items():
             seconds = [(load.dt, a) for load in judged for a in load.agents if a.agent == n]
             span = sum(dt for dt, _ in seconds)

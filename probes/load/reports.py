@@ -14,8 +14,9 @@ class DriverReports:
     """The queues and the drained end of the driver surface (poll, take_events, done), shared by the
     single-process driver and the cluster driver."""
 
-    # Seconds of reports the tick loop may queue before it drops the oldest, to keep the load beside the probes'
-    # samples of the same moment. One process reports every second on time; see the cluster driver.
+    # Seconds of reports the tick loop may queue before the backlog gets frames of its own (nothing is dropped),
+    # to keep the load beside the probes' samples of the same moment. One process reports every second on time;
+    # see the cluster driver.
     timeline_lag_s = 2
 
     def __init__(self) -> None:

@@ -60,3 +60,20 @@ def test_an_agent_lost_before_its_first_second_is_still_listed() -> None:
     agents = v["load"]["agents"]
     assert [(a["agent"], a["lost"]) for a in agents] == [(0, False), (1, True)]
     assert agents[1]["host"] == "b" and agents[1]["pid"] == 22
+
+
+def test_the_magic_step_cut_to_its_warm_up_second_still_gives_the_agents_figures() -> None:
+    # --max-time ended the ramp one judged second into its best step: the figures come from what it has.
+    b = TimelineBuilder(header(ncpu=2))
+    fine = AgentFigures(agent=0, host="a", pid=11, offered_rps=300, achieved_rps=300, sent=300, ok=300, cpu_pct=4.0)
+    slow = AgentFigures(agent=1, host="b", pid=22, offered_rps=300, achieved_rps=280, sent=300, ok=280, cpu_pct=1.0,
+                        late=200)
+    b.step(1200, achieved=800, p99=900, node=node(busy=10, ncpu=2), target=proc(cpu=5), late=400,
+           sustained=False, reason="driver")
+    _with_agents(b, [fine, slow], 5)
+    b.step(600, p99=20, node=node(busy=10, ncpu=2), target=proc(cpu=5), seconds=1, phase="searching")
+    _with_agents(b, [fine, slow], 1)
+    b.outcome(600, p99=20, reason="max-time", driver_limited=True)
+    load = build_verdict(b.header, b.frames).to_json_dict()["load"]
+    assert load["at_rps"] == 600
+    assert [a["achieved_rps"] for a in load["agents"]] == [300, 280]

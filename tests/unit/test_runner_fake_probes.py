@@ -163,6 +163,25 @@ def test_a_ramp_becomes_frames_in_order_and_each_reaches_the_writer() -> None:
                                 Event(kind="driver", text="connection to 127.0.0.1:8000 lost: reset")]  # once
 
 
+def test_seconds_that_come_in_a_burst_or_with_the_outcome_are_all_recorded() -> None:
+    # A cluster's merged seconds come at once after a slow agent catches up, and the ramp can end with seconds
+    # still queued: the timeline keeps at most timeline_lag_s of them waiting, and every one reaches the writer.
+    burst: list[Message] = [_second(0, 10 + i) for i in range(5)]
+    tail = [_second(1, 20 + i) for i in range(3)]
+    outcome = RampOutcome(t=0.3, max_sustainable_rps=20.0, reason="p99")
+    driver = FakeDriver([burst, [_second(0, 15)], [*tail, _step(1, 20), outcome]])
+    session, writer = _session(), FakeWriter()
+    runner = Runner(session, t0=time.monotonic(), interval=TICK_S, driver=driver, writer=writer, max_time=10.0)
+    _run(runner)
+    frames = session.frames
+    assert [f.load.offered_rps for f in frames if f.load] == [10, 11, 12, 13, 14, 15, 20, 21, 22]
+    assert writer.frames == frames and frames[-1].outcome == outcome
+    assert [f.t for f in frames] == sorted(f.t for f in frames)
+    # The burst of five: one in the tick's frame, two more in frames of their own, two left queued (the lag).
+    first_tick = [f for f in frames if f.t == frames[0].t]
+    assert [f.load.offered_rps for f in first_tick if f.load] == [10, 11, 12]
+
+
 def test_an_outcome_after_stop_still_reaches_the_timeline() -> None:
     # The driver sends load until stopped; its outcome and the last step come only after the stop command.
     class StoppingDriver(FakeDriver):

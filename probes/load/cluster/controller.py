@@ -12,7 +12,7 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import msgspec
@@ -37,15 +37,16 @@ WARMUP_SECONDS = 1  # the first grid second of a step is not judged (connections
 AGENT_LATE_SHARE = 0.05
 
 
-def unsent_arrivals(rate: float, st: StepTotals) -> dict[int, int]:
-    """Per agent, the arrivals of its stripe that were due in the judged seconds but that it never counted: an
-    agent starved of CPU (or stopped) counts its arrivals only when it runs, so a stalled one looks idle, not
-    late. Its stripe is rate / N of the schedule; the slack covers the schedule's own variation."""
-    n = len(st.agents)
+def unsent_arrivals(rate: float, st: StepTotals, stripe: Sequence[int]) -> dict[int, int]:
+    """Per agent of the stripe, the arrivals of its share that were due in the judged seconds but that it never
+    counted: an agent starved of CPU (or stopped) counts its arrivals only when it runs, so a stalled one looks
+    idle, not late, and one that reported none of the judged seconds is not in ``st`` at all. Each agent's share
+    is rate / len(stripe) of the schedule; the slack covers the schedule's own variation."""
     out = {}
-    for agent, totals in st.agents.items():
-        due = rate / n * totals.seconds if n else 0.0
-        missing = due - totals.offered
+    for agent in stripe:
+        totals = st.agents.get(agent)
+        due = rate / len(stripe) * st.seconds
+        missing = due - (totals.offered if totals is not None else 0)
         if missing > 3 * math.sqrt(due) + 2:
             out[agent] = round(missing)
     return out
@@ -96,6 +97,7 @@ class RampController:
         self._merged_upto = -(10**9)
         self._window: tuple[int, int, StepTotals] | None = None  # judged grid seconds [from, to) and their sums
         self._seg = 0
+        self._stripe: list[int] = []  # the agents the running segment's schedule is striped over
         self._rate = 0.0
         self._phase: LoadPhase = "ramping"
         self._step = 0
@@ -164,6 +166,7 @@ class RampController:
         j = self._next_j()
         self._seg += 1
         self._rate, self._phase, self._step = rate, phase, plan.index
+        self._stripe = [a.info.agent for a in self.live]
         for index, agent in enumerate(list(self.live)):
             seg = Segment(seg=self._seg, step=plan.index, phase=phase, rate=rate, j=j,
                           at_wall=self.epoch_wall + j + agent.wall_offset(), stripe_index=index,
@@ -308,10 +311,11 @@ class RampController:
         pct = st.lat.percentiles()
         errors = sum(st.errors.values())
         error_rate = errors / st.completed if st.completed else (1.0 if errors else 0.0)
-        unsent = unsent_arrivals(plan.rate, st)
+        unsent = unsent_arrivals(plan.rate, st, self._stripe)
         for n, missing in unsent.items():  # arrivals an agent never got to were not sent on time either
-            st.agents[n].late += missing
-            st.agents[n].offered += missing
+            totals = st.agents.setdefault(n, AgentTotals())
+            totals.late += missing
+            totals.offered += missing
         offered = st.offered + sum(unsent.values())
         busy = [(n, a) for n, a in st.agents.items() if a.late_share > AGENT_LATE_SHARE]
         sustained, reason = judge(offered=offered, ok=st.ok, p99_ms=pct.p99_ms, error_rate=error_rate,

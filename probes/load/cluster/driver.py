@@ -81,7 +81,7 @@ class ClusterDriver(DriverReports):
     """One ramp over several load agents. Not thread-safe except that ``poll`` may run beside ``command``."""
 
     # A second is merged once every agent has sent it (a slow agent: up to LOST_AFTER_S late), then the held
-    # seconds come at once: queue them rather than drop what the agents measured.
+    # seconds come at once: queue them rather than give each of them a frame of its own.
     timeline_lag_s = 6
 
     def __init__(self, config: DriverConfig, *, agents: int | None = None, address: str | None = None) -> None:
