@@ -1,10 +1,14 @@
-"""The screen's CPU cost at 1 Hz: runs ``python -m bottlenecktop.tui`` in tmux and measures that process's CPU.
+"""The screen's CPU cost at 1 Hz: runs the app in tmux and measures that process's CPU.
 
-Budget (DESIGN.md): the whole TUI under 5 % of one core while observing at 1 Hz. The app runs over a synthetic
-session fed one frame a second from a thread (the runner's tick loop in miniature); the figure therefore includes
-the analysis' live_status per tick and the feeding thread, which a real run has too, but no probes.
+Budget (DESIGN.md): the whole TUI under 5 % of one core while observing at 1 Hz. Modes:
+- ``real``: `bottlenecktop` itself observing this node (probes included), the app's process and its children;
+- ``ramp``: the real app during a real ramp (`bottlenecktop demo --bottleneck lock`, every panel drawn): the
+  app's own process only (the screen, the tick loop, the probes, the analysis), not the load driver, the demo
+  server or py-spy, which are child processes with their own figures in the other benchmarks;
+- ``observe``, ``live``: the screen alone over a synthetic session fed one frame a second from a thread (the
+  runner's tick loop in miniature): the analysis' live_status per tick and the feeding thread, but no probes.
 
-    .venv/bin/python benchmarks/tui_idle_cost.py [--seconds 40] [--modes observe live]
+    .venv/bin/python benchmarks/tui_idle_cost.py [--seconds 40] [--modes ramp] [--sizes 160x48]
 """
 
 from __future__ import annotations
@@ -34,11 +38,19 @@ def tree_cpu_seconds(proc: psutil.Process) -> float:
     return total
 
 
+def own_cpu_seconds(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
 def measure(mode: str, size: tuple[int, int], seconds: float, warmup: float) -> tuple[float, float]:
     """(CPU % of one core, RSS MiB) of the app over ``seconds`` after ``warmup`` seconds."""
     name = f"btv-tui-cost-{os.getpid()}-{mode}-{size[0]}"
     if mode == "real":  # the whole app: bottlenecktop observing this node, probes included
         cmd = f"cd {ROOT} && exec {sys.executable} -m bottlenecktop --no-record"
+    elif mode == "ramp":  # a real ramp, long enough to outlast the measurement
+        cmd = (f"cd {ROOT} && exec {sys.executable} -m bottlenecktop demo --bottleneck lock --no-record "
+               f"--step-seconds 5 --max-time {warmup + seconds + 30:.0f}")
     else:
         cmd = f"cd {ROOT} && exec {sys.executable} -m bottlenecktop.tui --mode {mode} --seconds 30"
     subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]), cmd],
@@ -50,9 +62,12 @@ def measure(mode: str, size: tuple[int, int], seconds: float, warmup: float) -> 
         time.sleep(warmup)  # start-up (imports, first layout) is not the steady cost
         if not proc.is_running():
             raise RuntimeError(f"the app exited during warm-up: {mode}")
-        c0, t0 = tree_cpu_seconds(proc), time.monotonic()
+        cpu = own_cpu_seconds if mode == "ramp" else tree_cpu_seconds
+        c0, t0 = cpu(proc), time.monotonic()
         time.sleep(seconds)
-        c1, t1 = tree_cpu_seconds(proc), time.monotonic()
+        if not proc.is_running():
+            raise RuntimeError(f"the app exited while measured: {mode}")
+        c1, t1 = cpu(proc), time.monotonic()
         rss = proc.memory_info().rss / 2**20
         return (c1 - c0) / (t1 - t0) * 100, rss
     finally:
@@ -65,9 +80,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=40.0, help="measuring time per case (s)")
     parser.add_argument("--warmup", type=float, default=6.0, help="seconds before measuring")
-    parser.add_argument("--modes", nargs="+", default=["real", "observe", "live"], choices=["real", "observe", "live"],
-                        help="real: `bottlenecktop` itself observing this node (probes included); observe, live: "
-                        "the screen alone over a synthetic session")
+    parser.add_argument("--modes", nargs="+", default=["real", "ramp", "observe", "live"],
+                        choices=["real", "ramp", "observe", "live"],
+                        help="real: `bottlenecktop` observing this node (probes included); ramp: the app's own "
+                        "process during a real ramp of the lock demo; observe, live: the screen alone over a "
+                        "synthetic session")
     parser.add_argument("--sizes", nargs="+", default=["80x24", "160x48"])
     args = parser.parse_args()
     if shutil.which("tmux") is None:

@@ -12,14 +12,17 @@ from typing import Any
 
 import msgspec
 
+from bottlenecktop.analysis.flame import FlameWindow, box_colour, describe, flame_tree, layout, run_windows
 from bottlenecktop.recording import Recording
 from bottlenecktop.session import Frame
-from bottlenecktop.svgchart import KNEE, LIMIT, Band, Mark, Series, heatmap, line_chart, sparkline
+from bottlenecktop.svgchart import KNEE, LIMIT, Band, IcicleBox, Mark, Series, heatmap, icicle, line_chart, sparkline
 from bottlenecktop.verdict_types import Verdict
 
 REPORT_SCHEMA = "bottlenecktop.report/1"
 FORMATS = ("md", "html", "json")
 MAX_POINTS = 600  # series are thinned to this many points per chart (an hour at 1 Hz is 3600)
+FLAME_COLUMNS = 960  # the icicle's columns: one per pixel of the report's width
+FLAME_ROWS = 40  # deeper frames are left out of the report's icicles (the screen drills down without a limit)
 
 
 # Latency bands of the heatmap, ms (upper edges; the last band is everything above the last edge).
@@ -233,7 +236,7 @@ td:first-child,th:first-child{text-align:left}.notice{background:#fff3cd;padding
 .bad{color:#b00}svg.chart{display:block;margin:1em 0}"""
 
 
-def _html(d: dict[str, Any], v: Verdict | None) -> str:
+def _html(d: dict[str, Any], v: Verdict | None, rec_frames: Sequence[Frame]) -> str:
     e = html.escape
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            "<title>bottlenecktop report</title>", f"<style>{_CSS}</style></head><body>",
@@ -274,6 +277,14 @@ def _html(d: dict[str, Any], v: Verdict | None) -> str:
         out.append(heatmap("Latency by second (share of each second's requests)", heat, band_labels(),
                            "session time, s",
                            marks=[*when, Mark(_band_position(slo_ms), f"SLO p99 {slo_ms:,.0f} ms", LIMIT)]))
+    flames = _flame_windows(rec_frames)
+    if flames:
+        out.append("<h2>Where the time goes</h2>")
+        out.append("<p>Flame graphs (icicles) of the target's Python stacks: each box a function, as wide as its "
+                   "share of the samples, its callees below it; warm: running, red: waiting for a lock, blue: "
+                   "waiting for another service, ochre: disk, grey: sleep. Idle waits are left out.</p>")
+        for w in flames:
+            out.append(flame_svg(w))
     if d["steps"]:
         curve = [st for st in d["steps"] if st["offered_rps"] > 0]
         curve.sort(key=lambda st: st["offered_rps"])
@@ -295,6 +306,23 @@ def _html(d: dict[str, Any], v: Verdict | None) -> str:
     return "\n".join(out) + "\n"
 
 
+def _flame_windows(frames: Sequence[Frame]) -> list[FlameWindow]:
+    """The knee's and the worst step's windows; the whole run when the run has neither."""
+    windows = run_windows(frames)
+    steps = [w for w in windows if w.kind != "run"]
+    return steps or windows
+
+
+def flame_svg(w: FlameWindow) -> str:
+    """The icicle of one flame window, as inline SVG."""
+    tree = flame_tree(w.windows)
+    boxes = [IcicleBox(b.depth, b.x0, b.x1, b.node.name, "#{:02x}{:02x}{:02x}".format(*box_colour(b.node)),
+                       describe(b.node, tree.count))
+             for b in layout(tree, FLAME_COLUMNS, FLAME_ROWS)]
+    return icicle(f"Flame graph: {w.label}", boxes, FLAME_COLUMNS,
+                  note=f"t {w.t_start:.0f}-{w.t_end:.0f} s, {tree.count:,} samples; hover a box for its share")
+
+
 def render_report(rec: Recording, fmt: str) -> str:
     """The report of ``rec`` as text in ``fmt`` (md | html | json); ReportError for another format."""
     if fmt not in FORMATS:
@@ -304,4 +332,4 @@ def render_report(rec: Recording, fmt: str) -> str:
         return json.dumps(data, indent=1, default=str) + "\n"
     if fmt == "md":
         return _markdown(data, verdict)
-    return _html(data, verdict)
+    return _html(data, verdict, rec.frames)

@@ -1,6 +1,6 @@
 """Small inline SVG charts for self-contained HTML reports (no script, no network, no library): line charts on
 rounded axes with the ramp's steps shaded and the knee, the magic number and the SLO marked, and a latency
-heatmap (latency bands by second)."""
+heatmap (latency bands by second), and icicles (flame graphs) of boxes laid out elsewhere."""
 
 from __future__ import annotations
 
@@ -192,3 +192,44 @@ def sparkline(values: Sequence[float], width: int = 60) -> str:
     if hi <= lo:
         return blocks[0] * len(values)
     return "".join(blocks[min(7, int((v - lo) / (hi - lo) * 8))] for v in values)
+
+
+@dataclass(frozen=True)
+class IcicleBox:
+    """One box of an icicle: columns [x0, x1) of ``width`` columns, row ``depth`` (0 on top)."""
+
+    depth: int
+    x0: float
+    x1: float
+    label: str
+    color: str
+    tooltip: str
+
+
+ICICLE_ROW = 17  # px per row: 11 px text with room around it
+ICICLE_CHAR = 6.6  # px per character of the 11 px label, to cut labels to their box
+
+
+def icicle(title: str, boxes: Sequence[IcicleBox], columns: int, note: str = "", width: int = 960) -> str:
+    """An icicle of BOXES (laid out on COLUMNS columns), scaled to WIDTH px; each box says what it is on hover
+    (its <title>), and carries its label where it is wide enough."""
+    esc = html.escape
+    depth = max((b.depth for b in boxes), default=0) + 1
+    top = 40 if note else 26
+    height = top + depth * ICICLE_ROW + 6
+    scale = width / max(columns, 1)
+    parts = [f'<svg class="chart icicle" role="img" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}"><title>{esc(title)}</title>'
+             f'<text x="0" y="18" font-size="13" font-weight="bold">{esc(title)}</text>']
+    if note:
+        parts.append(f'<text x="0" y="33" font-size="11" fill="#555">{esc(note)}</text>')
+    for b in boxes:
+        x, w, y = b.x0 * scale, max((b.x1 - b.x0) * scale - 0.5, 0.5), top + b.depth * ICICLE_ROW
+        chars = int((w - 4) / ICICLE_CHAR)
+        label = b.label if len(b.label) <= chars else (b.label[:chars - 1] + "…" if chars > 2 else "")
+        parts.append(f'<g class="frame"><title>{esc(b.tooltip)}</title><rect x="{x:.1f}" y="{y}" width="{w:.1f}" '
+                     f'height="{ICICLE_ROW - 1}" fill="{b.color}"/>'
+                     + (f'<text x="{x + 2:.1f}" y="{y + 12}" font-size="11">{esc(label)}</text>' if label else "")
+                     + "</g>")
+    parts.append("</svg>")
+    return "".join(parts)

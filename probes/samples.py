@@ -242,6 +242,14 @@ class ThreadState(msgspec.Struct, kw_only=True, omit_defaults=True):
     top_wait: str = ""  # the frame it most often waits in, "function (file.py:LINE)"
 
 
+class FoldedStack(msgspec.Struct, array_like=True):
+    """Samples that shared one stack and one state: the flame graph's input."""
+
+    frames: list[int]  # indices into StackWindow.names, outermost first
+    count: int
+    state: str = "running"  # "running", or the wait class (WAIT_CLASSES) the stack was waiting in
+
+
 class StackWindow(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Python stacks of the target aggregated over a window (a ramp step, or a rolling window)."""
 
@@ -254,6 +262,10 @@ class StackWindow(msgspec.Struct, kw_only=True, omit_defaults=True):
     gil_pct: float | None = None  # % of samples in which some thread held the GIL
     spy_cpu_pct: float = 0.0  # py-spy's own CPU, % of one core
     error: str = ""  # why stacks are missing (permission, not Python, exited)
+    # The window's stacks for a flame graph: frame names "function (file.py)", and the busiest stacks (idle
+    # waits left out), at most stack_classify.MAX_FOLDED of them; the rest are summed into one "(other stacks)".
+    names: list[str] = []
+    folded: list[FoldedStack] = []
 
 
 class RemoteThread(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True):

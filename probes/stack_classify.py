@@ -13,9 +13,15 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bottlenecktop.probes.samples import FunctionShare, ThreadState
+from bottlenecktop.probes.samples import FoldedStack, FunctionShare, ThreadState
 
 Frame = tuple[str, str, int]  # (function, file path, line)
+
+# A flame graph of a window keeps its busiest stacks: enough for every box wider than a cell at 300 columns,
+# small enough that a window costs a few KiB in a recording. Deeper stacks keep their outermost frames.
+MAX_FOLDED = 300
+MAX_DEPTH = 64
+OTHER_STACKS = "(other stacks)"
 
 # (file name, function names or None for any) -> wait class, for the innermost frame of a library
 _LIBRARY_WAITS: list[tuple[str, frozenset[str] | None, str]] = [
@@ -171,6 +177,7 @@ class Tally:
     threads: dict[int, ThreadTally] = field(default_factory=dict)
     dumps: int = 0
     dumps_gil: int = 0
+    folded: Counter[tuple[tuple[str, ...], str]] = field(default_factory=Counter)  # (frames, state) -> samples
 
     def add_stack(self, tid: int, thread_name: str, frames: list[Frame], count: int) -> None:
         """COUNT samples of thread TID with FRAMES (outermost first)."""
@@ -179,6 +186,9 @@ class Tally:
         th.samples += count
         self.samples += count
         kind = classify(frames)
+        if kind != IDLE:  # an idle pool would fill the flame graph with nothing to do
+            names = tuple(f"{func} ({os.path.basename(path)})" if path else func for func, path, _ in frames)
+            self.folded[(names[:MAX_DEPTH], kind or "running")] += count
         if kind is not None:
             th.waits[kind] += count
             th.wait_frames[frame_name(_waiting_caller(frames))] += count
@@ -237,6 +247,19 @@ class Tally:
             ))
         out.sort(key=lambda t: (-t.running_pct, -t.samples))
         return out
+
+    def folded_stacks(self, limit: int = MAX_FOLDED) -> tuple[list[str], list[FoldedStack]]:
+        """The busiest stacks as (frame names, stacks indexing them); the rest summed as one OTHER_STACKS."""
+        names: dict[str, int] = {}
+        out: list[FoldedStack] = []
+        ranked = self.folded.most_common()
+        for (frames, state), count in ranked[:limit]:
+            out.append(FoldedStack(frames=[names.setdefault(n, len(names)) for n in frames], count=count,
+                                   state=state))
+        rest = sum(count for _, count in ranked[limit:])
+        if rest:
+            out.append(FoldedStack(frames=[names.setdefault(OTHER_STACKS, len(names))], count=rest, state="other"))
+        return list(names), out
 
     def gil_pct(self) -> float | None:
         return round(100.0 * self.dumps_gil / self.dumps, 2) if self.dumps else None

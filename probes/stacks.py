@@ -184,10 +184,11 @@ class StackProbe:
         if tally.samples == 0:
             return None
         wall = max(1e-3, time.monotonic() - started) if old is not None else 1.0
+        names, folded = tally.folded_stacks()
         return StackWindow(
             t_start=t_start, t_end=t_end, pid=self.pid, samples=tally.samples, functions=tally.functions(),
             threads=tally.thread_states(), gil_pct=tally.gil_pct(), spy_cpu_pct=round(100.0 * spy_cpu / wall, 2),
-            error=self.error or "",
+            error=self.error or "", names=names, folded=folded,
         )
 
     # -- py-spy processes --------------------------------------------------------------------------------

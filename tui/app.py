@@ -18,6 +18,7 @@ from textual.containers import Container, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from bottlenecktop.analysis.flame import latest_window, run_windows
 from bottlenecktop.control import Controller
 from bottlenecktop.probes.samples import AgentFigures, ProcBrief, ProcSample, StackWindow, WaitSample
 from bottlenecktop.progress import ramp_progress
@@ -25,6 +26,7 @@ from bottlenecktop.session import EventKind, Frame, Session
 from bottlenecktop.tui.cursor import TimeCursor
 from bottlenecktop.tui.messages import FrameAdded, VerdictReady
 from bottlenecktop.tui.screens.compare import CompareScreen
+from bottlenecktop.tui.screens.flame import FlameScreen
 from bottlenecktop.tui.screens.help import HelpScreen
 from bottlenecktop.tui.series import window
 from bottlenecktop.tui.status import bar_status
@@ -33,6 +35,7 @@ from bottlenecktop.tui.widgets.notice_bar import NoticeBar
 from bottlenecktop.tui.widgets.process_panel import ProcessPanel
 from bottlenecktop.tui.widgets.resource_plot import ResourcePlot
 from bottlenecktop.tui.widgets.stacks_panel import StacksPanel
+from bottlenecktop.tui.widgets.state_strip import StateStrip
 from bottlenecktop.tui.widgets.too_small import TooSmall
 from bottlenecktop.tui.widgets.top_procs import TopProcs
 from bottlenecktop.tui.widgets.verdict_bar import VerdictBar
@@ -44,7 +47,8 @@ MODES = ("live", "replay", "compare")
 RAMP_ACTIONS = {"pause", "hold", "raise_rate", "lower_rate", "stop"}  # need a load driver
 REPLAY_ACTIONS = {"tick_back", "tick_forward", "prev_step", "next_step", "knee", "next_mark", "prev_mark",
                   "home", "end"}
-PANELS = {"1": "load", "2": "resources", "3": "stacks", "4": "process"}
+PANELS = {"1": "load", "2": "resources", "3": "stacks", "4": "process", "5": "states"}
+STATES_MIN_HEIGHT = 32  # below this the thread-state strip folds away unless asked for (key 5)
 # Events a person has to act on or know about: the target gone, stacks off, the driver's trouble, a failed attach.
 NOTICE_KINDS: frozenset[EventKind] = frozenset({"target-exit", "stacks", "driver", "attach-failed"})
 
@@ -68,6 +72,7 @@ class BottleneckApp(App[int]):
         Binding("left_square_bracket", "prev_step", "Step", key_display="["),
         Binding("right_square_bracket", "next_step", "Step", key_display="]"),
         Binding("k", "knee", "Knee"),
+        Binding("f", "flame", "Flame"),
         Binding("apostrophe", "next_mark", "Mark", key_display="'"),
         Binding("quotation_mark", "prev_mark", "Prev mark", show=False),
         Binding("home", "home", "Start", show=False),
@@ -76,6 +81,7 @@ class BottleneckApp(App[int]):
         Binding("2", "toggle_panel('resources')", "Resources", show=False),
         Binding("3", "toggle_panel('stacks')", "Stacks", show=False),
         Binding("4", "toggle_panel('process')", "Process", show=False),
+        Binding("5", "toggle_panel('states')", "States", show=False),
         Binding("n", "dismiss_notices", "Dismiss notices", show=False),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
@@ -95,6 +101,7 @@ class BottleneckApp(App[int]):
         self.notices: list[str] = list(notices)
         self.cursor = TimeCursor(session.snapshot()) if mode != "live" else None
         self.hidden: set[str] = set()  # panels the person hid
+        self.asked: set[str] = set()  # panels the person asked for that are folded away by default
         self.paused = False
         self.marks_sent = 0
         self._last_redraw = 0.0  # monotonic seconds
@@ -110,6 +117,7 @@ class BottleneckApp(App[int]):
             with Vertical(id="plots"):
                 yield LoadPlot(id="load")
                 yield ResourcePlot(id="resources")
+                yield StateStrip(id="states")
             with Horizontal(id="side"):
                 yield StacksPanel(id="stacks")
                 yield ProcessPanel(id="process")
@@ -120,6 +128,7 @@ class BottleneckApp(App[int]):
     def on_mount(self) -> None:
         self.query_one("#load").border_title = "load"
         self.query_one("#resources").border_title = "resources %"
+        self.query_one("#states").border_title = "thread states (kernel)"
         self.query_one("#stacks").border_title = "stacks"
         self.query_one("#process").border_title = "process"
         self.query_one("#top-procs").border_title = "busiest processes · a: attach"
@@ -179,6 +188,9 @@ class BottleneckApp(App[int]):
             return self.session.header.mode in ("ramp", "demo") or any(f.load for f in recent)
         if panel in ("stacks", "process"):
             return target.pid is not None or target.url is not None or any(f.target for f in recent)
+        if panel == "states":
+            has_waits = any(f.waits is not None and f.waits.waits for f in recent)
+            return has_waits and (self.size.height >= STATES_MIN_HEIGHT or panel in self.asked)
         if panel == "top-procs":
             return "process" not in self.hidden and not self._visible("process", frames)
         return True
@@ -200,7 +212,7 @@ class BottleneckApp(App[int]):
         x0 = max(shown[0].t if shown else 0.0, x1 - WINDOW_S)
         x1 = max(x1, x0 + 60.0)  # a fresh run fills the plot from the left instead of stretching 3 s wide
         with self.batch_update():
-            for panel in ("load", "resources", "stacks", "process", "top-procs"):
+            for panel in ("load", "resources", "states", "stacks", "process", "top-procs"):
                 widget = self.query_one(f"#{panel}")
                 widget.display = self._visible(panel, frames)
             load = self.query_one(LoadPlot)
@@ -214,6 +226,9 @@ class BottleneckApp(App[int]):
             resources = self.query_one(ResourcePlot)
             if resources.display:
                 resources.redraw(shown, x0, x1, status.resource)
+            states = self.query_one(StateStrip)
+            if states.display:
+                states.show(shown, x0, x1)
             stacks = self.query_one(StacksPanel)
             if stacks.display:
                 stacks.show_window(_latest_stacks(shown), _latest_waits(shown))
@@ -247,6 +262,8 @@ class BottleneckApp(App[int]):
     # ---- commands to the run ------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide what does not apply: run commands without a live controller, cursor keys outside replay."""
+        if isinstance(self.screen, FlameScreen) and action not in ("quit", "help"):
+            return False  # the flame graph has its own keys: the run's and the cursor's must not act under it
         live = self.mode == "live" and self.controller is not None
         if action in RAMP_ACTIONS:
             return live and self.session.header.mode in ("ramp", "demo")
@@ -309,11 +326,30 @@ class BottleneckApp(App[int]):
 
     # ---- panels, help, notices ----------------------------------------------------------------------------
     def action_toggle_panel(self, panel: str) -> None:
-        self.hidden.symmetric_difference_update({panel})
+        if panel == "states":  # folded away on small screens: the key shows it there, and hides it elsewhere
+            shown = self._visible(panel, self.frames_so_far())
+            self.hidden.discard(panel)
+            self.asked.discard(panel)
+            (self.hidden if shown else self.asked).add(panel)
+        else:
+            self.hidden.symmetric_difference_update({panel})
         self.redraw()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_flame(self) -> None:
+        """The flame graph of the frames so far: a live run's latest window first, then the knee's, the worst
+        step's and the whole run's."""
+        frames = self.frames_so_far()
+        windows = run_windows(frames)
+        latest = latest_window(frames)
+        if self.mode == "live" and self.session.verdict is None and latest is not None:
+            windows = [latest, *windows]
+        if not windows:
+            self.notify("no stacks recorded yet (py-spy reads Python targets)", severity="warning", timeout=3)
+            return
+        self.push_screen(FlameScreen(windows))
 
     def action_dismiss_notices(self) -> None:
         self.notices.clear()
@@ -332,6 +368,7 @@ class BottleneckApp(App[int]):
         for key, panel in PANELS.items():
             yield SystemCommand(f"Show or hide the {panel} panel", key,
                                 lambda panel=panel: self.action_toggle_panel(panel))
+        yield SystemCommand("Flame graph of the target's stacks", "f", self.action_flame)
         yield SystemCommand("Help: keys and how to read the screen", "?", self.action_help)
 
     # ---- replay cursor ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import random
 from bottlenecktop.probes.samples import (
     CpuSample,
     DiskSample,
+    FoldedStack,
     FunctionShare,
     LoadSecond,
     MemorySample,
@@ -25,6 +26,7 @@ from bottlenecktop.probes.samples import (
     TcpSample,
     ThreadSample,
     ThreadState,
+    WaitSample,
 )
 from bottlenecktop.session import Frame, Header, Session, Target
 from bottlenecktop.verdict_types import Bottleneck, Capacity, Mode, SloLimits, Verdict, VerdictTarget
@@ -108,7 +110,7 @@ def synthetic_frame(t: int, *, ramp: bool = True, rng: random.Random | None = No
                                  top_wait="readinto (socket.py:706)"),
                      ThreadState(tid=PID + 1, name="accept", samples=500, running_pct=2.0,
                                  waits={"select": 98.0}, top_wait="select (selectors.py:415)")],
-            spy_cpu_pct=3.1)
+            spy_cpu_pct=3.1, names=SYNTHETIC_NAMES, folded=_synthetic_folded(busy))
     step_result = None
     if ramp and 0 < t < 45 and t % STEP_S == STEP_S - 1:
         sp50, sp99 = _latency(offered)
@@ -116,8 +118,28 @@ def synthetic_frame(t: int, *, ramp: bool = True, rng: random.Random | None = No
                                  offered_rps=offered, achieved_rps=round(min(offered, CAPACITY_RPS), 1),
                                  p50_ms=sp50, p99_ms=sp99, sustained=offered <= CAPACITY_RPS,
                                  reason="" if offered <= CAPACITY_RPS else "achieved")
+    # The kernel's view of the target's 3 threads: the hot one runs more as the load grows, waiting on the
+    # client's socket less; the other two idle.
+    run = round(33 * busy, 1)
+    waits = WaitSample(t_start=t - 1.0, t_end=float(t), pid=PID, sweeps=10, threads=3.0,
+                       waits={"running": run, "socket": round(33 - run, 1), "idle": 66.7}, sweep_hz=10.0)
     return Frame(t=float(t), load=load, step=step_result, node=node, target=target if ramp else None,
-                 stacks=stacks if ramp else None)
+                 stacks=stacks if ramp else None, waits=waits if ramp else None)
+
+
+SYNTHETIC_NAMES = ["<module> (demo.py)", "serve_forever (socketserver.py)", "_handle_request_noblock (socketserver.py)",
+                   "handle (socketserver.py)", "render_page (app.py)", "escape (__init__.py)", "dumps (encoder.py)",
+                   "readinto (socket.py)", "handle_one_request (server.py)"]
+
+
+def _synthetic_folded(busy: float) -> list[FoldedStack]:
+    """The render_page server's stacks: mostly rendering (escaping inside it), some JSON, a socket read."""
+    render = round(300 * busy)
+    return [FoldedStack(frames=[0, 1, 2, 3, 4], count=render),
+            FoldedStack(frames=[0, 1, 2, 3, 4, 5], count=round(80 * busy)),
+            FoldedStack(frames=[0, 1, 2, 3, 6], count=40),
+            FoldedStack(frames=[0, 1, 2, 3, 8, 7], count=max(500 - render - round(80 * busy) - 40, 10),
+                        state="client")]
 
 
 def synthetic_session(seconds: int = 40, *, mode: Mode = "demo", finished: bool = False) -> Session:

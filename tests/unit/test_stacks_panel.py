@@ -50,3 +50,15 @@ def test_the_kernel_line_shows_any_language_and_the_downstream() -> None:
     text = _text(render_stacks(None, rows=6, waits=waits))
     assert "kernel: socket 80% (127.0.0.1:5432) · idle 15% · running 5% · 16 threads" in text, text
     assert "no stacks yet" in text
+
+
+def test_threads_running_without_the_gil_are_waiting_for_it() -> None:
+    # Four CPU-bound Python threads: each runs 95 % of its samples but holds the GIL in a quarter of the dumps.
+    workers = [ThreadState(tid=10 + k, name=f"ThreadPoolExecutor-0_{k}", samples=100, running_pct=95.0,
+                           gil_pct=24.0, waits={"select": 5.0}, top_wait="_worker (thread.py:89)")
+               for k in range(4)]
+    window = StackWindow(t_start=0, t_end=5, pid=9, samples=400, threads=workers, gil_pct=96.0,
+                         functions=[FunctionShare(name="crunch (app.py:12)", own_pct=90.0, total_pct=95.0)])
+    text = _text(render_stacks(window, rows=8))
+    assert "ThreadPoolExecutor-N_N ×4: GIL wait 71 % of thread-time" in text, text
+    assert "run 24%" in text, text

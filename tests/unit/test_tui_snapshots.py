@@ -86,3 +86,11 @@ def test_replay_done_with_the_next_question_and_at_the_knee_with_progress(snap_c
     # At the end: the verdict bar's second line (what if, admission); the knee: the ramp's progress in the title.
     assert snap_compare(BottleneckApp(_with_next_question(), mode="replay"), terminal_size=size)
     assert snap_compare(BottleneckApp(_with_next_question(), mode="replay"), terminal_size=size, press=["k"])
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_flame_graph_at_the_knee_and_drilled_in(snap_compare: Any, size: tuple[int, int]) -> None:
+    app = BottleneckApp(synthetic_session(40, finished=True), mode="replay")
+    assert snap_compare(app, terminal_size=size, press=["f"])
+    app = BottleneckApp(synthetic_session(40, finished=True), mode="replay")
+    assert snap_compare(app, terminal_size=size, press=["f", "down", "down", "down", "down", "enter"])

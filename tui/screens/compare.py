@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from bottlenecktop.analysis.flame import paired, run_windows
 from bottlenecktop.analysis.knee import curve, steps_of
 from bottlenecktop.session import Session
 from bottlenecktop.tui.compare import differences
+from bottlenecktop.tui.screens.flame import FlameScreen
 from bottlenecktop.tui.widgets.curve_plot import CurvePlot
 
 
 class CompareScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("f", "flame", "Flame: B vs A")]
+
     def __init__(self, a: Session, b: Session) -> None:
         super().__init__()
         self.a, self.b = a, b
@@ -37,3 +44,13 @@ class CompareScreen(Screen[None]):
         # One point per offered rate, as the knee is judged (a rate probed twice keeps its last step).
         a, b = (curve(steps_of(s.snapshot())) for s in (self.a, self.b))
         self.query_one(CurvePlot).draw_runs(a, b)
+
+    def action_flame(self) -> None:
+        """The differential flame graph: B's stacks, coloured by how each frame's share changed from A's."""
+        pairs = paired(run_windows(self.a.snapshot()), run_windows(self.b.snapshot()))
+        if not pairs:
+            self.notify("both recordings need stacks for a differential flame graph", severity="warning",
+                        timeout=3)
+            return
+        self.app.push_screen(FlameScreen([b for _, b in pairs], base=[a for a, _ in pairs],
+                                         title="flame, B vs A"))

@@ -21,7 +21,8 @@ and the resource that stops it going higher.
   k        jump to the knee               ' / "  next / previous mark
   home/end start / end of the run
 [b]Panels[/b]
-  1 load   2 resources   3 stacks   4 process        n  dismiss notices
+  1 load  2 resources  3 stacks  4 process  5 states     n  dismiss notices
+  f        flame graph of the stacks (arrows select, enter drills in, escape backs out, w window)
   ctrl+p   command palette                           q  quit (stops the run, closes the recording)
 
 [b]Reading it[/b]
@@ -29,6 +30,7 @@ and the resource that stops it going higher.
   red is saturated, yellow a warning. Load and resources share one time axis; the saturated
   resource is drawn red and marked ▲. Stacks: own% = samples with the function on top,
   tot% = anywhere on the stack; per thread: running, GIL held, lock/socket/disk waits, idle.
+  Thread states: the share of the target's thread-time the kernel saw in each state, over time.
 """
 
 

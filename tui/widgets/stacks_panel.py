@@ -20,7 +20,8 @@ WAIT_STYLES = {"lock": "red", "socket": "magenta", "disk": "yellow", "sleep": "g
 
 IDLE = ("sleep", "select")  # a worker waiting for work: not where the time goes
 IDLE_LEAD_PCT = 5.0  # a pool mostly idle is said to be idle unless something else takes this much of its time
-STATE_STYLES = {"run": "green", **WAIT_STYLES}
+GIL_WAIT = "GIL wait"
+STATE_STYLES = {"run": "green", GIL_WAIT: "dark_orange", **WAIT_STYLES}
 KERNEL_STYLES = {"running": "green", "futex": "red", "socket": "magenta", "disk": "yellow", "sleep": "grey50",
                  "idle": "grey50", "other": "grey50"}
 
@@ -44,9 +45,19 @@ class Pool:
         return sum(t.samples for t in self.threads)
 
     def shares(self) -> dict[str, float]:
-        """% of the pool's thread-time per state: run, each wait class, idle (sleep and select together)."""
+        """% of the pool's thread-time per state: run (holding the GIL when that is known), GIL wait, each wait
+        class, idle (sleep and select together)."""
         total = self.samples or 1
-        out: dict[str, float] = {"run": sum(t.running_pct * t.samples for t in self.threads) / total}
+        run = gil_wait = 0.0
+        for t in self.threads:
+            # py-spy's dumps say how often the thread held the GIL: running Python code without it is waiting
+            # for it (a thread in C code that released the GIL looks the same; the label says "GIL wait").
+            held = t.running_pct if t.gil_pct is None else min(t.running_pct, t.gil_pct)
+            run += held * t.samples
+            gil_wait += (t.running_pct - held) * t.samples
+        out: dict[str, float] = {"run": run / total}
+        if gil_wait > 0:
+            out[GIL_WAIT] = gil_wait / total
         for t in self.threads:
             for kind, pct in t.waits.items():
                 key = "idle" if kind in IDLE else kind
@@ -82,7 +93,7 @@ def pool_line(pool: Pool, hot_function: str = "") -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"{pool.name} ×{len(pool.threads)}: ", style="bold")
     text.append(f"{lead} {shares.get(lead, 0.0):.0f} % of thread-time", style=STATE_STYLES.get(lead, "bold"))
-    where = hot_function if lead == "run" else pool.where(lead)
+    where = hot_function if lead in ("run", GIL_WAIT) else pool.where(lead)
     if where:
         text.append(f", in {where}")
     for kind, pct in sorted(shares.items(), key=lambda kv: -kv[1]):
@@ -132,7 +143,11 @@ def render_stacks(window: StackWindow | None, rows: int, waits: WaitSample | Non
         table.add_row(f"{fn.own_pct:.0f}", f"{fn.total_pct:.0f}", fn.name)
     # The top function is where the running time goes: said on the pool that runs the most.
     hot = window.functions[0].name if window.functions else ""
-    runner = max(groups, key=lambda p: p.shares()["run"] * p.samples, default=None)
+    def busy(p: Pool) -> float:
+        shares = p.shares()
+        return (shares["run"] + shares.get(GIL_WAIT, 0.0)) * p.samples
+
+    runner = max(groups, key=busy, default=None)
     lines = [pool_line(p, hot if p is runner else "") for p in groups[:n_pools]]
     return Group(head, *kernel, *lines, table)
 
