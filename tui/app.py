@@ -239,7 +239,7 @@ class BottleneckApp(App[int]):
             if top.display:
                 top.show_procs(_latest_top_procs(shown))
             if self.cursor is not None:
-                self.query_one("#cursor-bar", Static).update(self._cursor_text())
+                self.query_one("#cursor-bar", Static).update(self._cursor_text(), layout=False)
 
     def _collect_notices(self, frames: Sequence[Frame]) -> None:
         """Events that need a person (py-spy permission, an exit) become notices, each once."""

@@ -8,6 +8,7 @@ import time
 import psutil
 import pytest
 
+from bottlenecktop.analysis.flame import FlameNode, flame_tree
 from bottlenecktop.probes.stack_classify import Tally, classify, parse_raw_line
 from bottlenecktop.probes.stacks import StackProbe, explain_failure, py_spy_binary
 from tests.support.probe_children import BURN_ONE_THREAD, WAITERS, child
@@ -58,7 +59,20 @@ def test_lock_and_socket_waits_are_classified() -> None:
     assert by_name["socket-waiter"].waits.get("socket", 0) > 90.0, by_name["socket-waiter"]
     assert by_name["MainThread"].running_pct > 90.0
     assert first.gil_pct is not None and by_name["lock-waiter"].gil_pct == 0.0
+    # The flame graph's stacks: the lock waiter's under wait_on_lock in the lock state, the spinner's running.
+    tree = flame_tree([first])
+    states = {name: node.state for name, node in _walk(tree)}
+    assert any(name.startswith("wait_on_lock (") for name in states), sorted(states)
+    assert next(s for name, s in states.items() if name.startswith("wait_on_lock (")) == "lock"
+    assert tree.states["running"] > 0 and tree.count <= first.samples
     assert _no_py_spy_children()
+
+
+def _walk(node: FlameNode) -> list[tuple[str, FlameNode]]:
+    out = []
+    for child_node in node.children.values():
+        out += [(child_node.name, child_node), *_walk(child_node)]
+    return out
 
 
 def test_not_python_target_turns_stacks_off() -> None:

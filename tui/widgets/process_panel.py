@@ -61,10 +61,15 @@ def render_process(target: ProcSample | None, driver: ProcSample | None,
 
 class ProcessPanel(Static):
     _shown: tuple[int, int, int] | None = None
+    _lines = 0
 
     def show_process(self, target: ProcSample | None, driver: ProcSample | None,
                      agents: Sequence[AgentFigures] = ()) -> None:
         key = (id(target), id(driver), id(agents))
         if key != self._shown:  # replay cursor moves and resizes often leave the sample as it was
             self._shown = key
-            self.update(render_process(target, driver, agents))
+            text = render_process(target, driver, agents)
+            # A layout pass re-renders the whole screen: only when the panel's height (auto on wide screens) changes.
+            lines = text.plain.count("\n") + 1
+            self.update(text, layout=lines != self._lines)
+            self._lines = lines

@@ -161,4 +161,4 @@ class StacksPanel(Static):
         key = (id(window), id(waits), rows)
         if key != self._shown:
             self._shown = key
-            self.update(render_stacks(window, rows, waits))
+            self.update(render_stacks(window, rows, waits), layout=False)  # its size is the layout's, not its text's

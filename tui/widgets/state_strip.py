@@ -26,10 +26,18 @@ FLOOR = (38, 38, 38)  # a state at 0 % of the thread-time: barely there
 HOLD_S = 1.5  # a tick's shares fill the columns up to the next tick (ticks are 1 s apart by default)
 
 
-def _blend(rgb: tuple[int, int, int], share: float) -> str:
+LEVELS = 8  # shades per row: neighbouring columns of one shade are drawn as one run (cheap to render)
+
+
+def _level(share: float) -> int:
     k = max(0.0, min(share, 1.0)) ** 0.6  # a few % still shows: the eye needs the small shares most
+    return round(k * LEVELS)
+
+
+def _blend(rgb: tuple[int, int, int], level: int) -> Style:
+    k = level / LEVELS
     r, g, b = (round(f + (c - f) * k) for f, c in zip(FLOOR, rgb, strict=True))
-    return f"#{r:02x}{g:02x}{b:02x}"
+    return Style(color=f"#{r:02x}{g:02x}{b:02x}")
 
 
 def _shares(waits: dict[str, float]) -> dict[str, float]:
@@ -72,15 +80,22 @@ class StateStrip(Static):
         rows = ROWS[:max(1, self.content_size.height or len(ROWS))]
         for i, (label, _, rgb) in enumerate(rows):
             out.append(f"{label:<{LABEL - 1}} ", style="dim")
-            for cell in cells:
-                if cell is None:
-                    out.append(" ")
-                else:
-                    out.append("█", Style(color=_blend(rgb, cell.get(label, 0.0))))
+            styles = {level: _blend(rgb, level) for level in range(LEVELS + 1)}
+            run: list[int | None] = [None if cell is None else _level(cell.get(label, 0.0)) for cell in cells]
+            start = 0
+            for end in range(1, len(run) + 1):
+                if end == len(run) or run[end] != run[start]:
+                    level = run[start]
+                    n = end - start
+                    if level is None:
+                        out.append(" " * n)
+                    else:
+                        out.append("█" * n, styles[level])
+                    start = end
             if i < len(rows) - 1:
                 out.append("\n")
         last = next((f.waits for f in reversed(frames) if f.waits is not None and f.waits.waits), None)
         now = "" if last is None else "  ".join(
             f"{label} {sum(last.waits.get(k, 0.0) for k in kinds):.0f}%" for label, kinds, _ in ROWS)
         self.border_title = f"thread states (kernel) {now}".rstrip()
-        self.update(out)
+        self.update(out, layout=False)  # a fixed height: a layout pass would re-render the whole screen

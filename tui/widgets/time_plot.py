@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
+from plotext import _utility as plotext_utility
+from rich.style import Style
+from rich.text import Text
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 from bottlenecktop.session import Frame
@@ -18,6 +23,40 @@ class TimePlot(PlotextPlot):
     """
 
     show_x = True
+    _styles: ClassVar[dict[tuple[object, object, object], Style | None]] = {}  # plotext's (fg, style, bg) -> rich's
+
+    def render(self) -> RenderResult:
+        """PlotextPlot.render without the ANSI round trip: plotext writes its matrix as an ANSI string that Rich
+        parses back, which was 60 % of a plot's cost (benchmarks/tui_idle_cost.py --modes ramp); here the
+        matrix becomes Text directly, one span per run of cells of one colour."""
+        plot: Any = self._plot  # plotext's figure internals (_set_sizes, monitor) have no stubs
+        width, height = self.size.width, self.size.height
+        plot.plotsize(width, height)
+        plot._set_size(width, height)  # as PlotextPlot.render does (textual-plotext issue 5)
+        plot.theme(self._get_plotext_theme_name(self.app.theme))
+        plot._set_sizes()
+        plot._build_matrix()
+        m = plot.monitor.matrix
+        out = Text(no_wrap=True, overflow="crop")
+        for row in reversed(m.Rows):
+            markers, fg, st, bg = m.marker[row], m.fullground[row], m.style[row], m.background[row]
+            start = 0
+            for col in range(1, m.cols + 1):
+                if col == m.cols or (fg[col], st[col], bg[col]) != (fg[start], st[start], bg[start]):
+                    out.append("".join(markers[start:col]), self._style(fg[start], st[start], bg[start]))
+                    start = col
+            if row:
+                out.append("\n")
+        return out
+
+    @classmethod
+    def _style(cls, fg: object, style: object, bg: object) -> Style | None:
+        key = (fg, style, bg)
+        if key not in cls._styles:  # plotext's own colour codes, parsed once per colour triple
+            ansi = plotext_utility.colors_to_ansi(fg, style, bg)
+            spans = Text.from_ansi(ansi + "x").spans
+            cls._styles[key] = spans[0].style if spans and isinstance(spans[0].style, Style) else None
+        return cls._styles[key]
 
     def max_points(self) -> int:
         """About twice the plot's width in cells: more points than that only cost build time."""

@@ -45,4 +45,6 @@ class VerdictBar(Static):
         for cls in SEVERITY_CLASSES:
             self.set_class(cls == f"-{status.severity}", cls)
         self.set_class(bool(status.next_step), "-two")  # the final verdict's what-if and admission line
-        self.update(render_bar(status))
+        # Its height is the CSS's (one line, two with -two, whose change lays the screen out by itself): a layout
+        # pass on every tick would re-render every panel, the plots included.
+        self.update(render_bar(status), layout=False)
