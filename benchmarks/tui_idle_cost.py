@@ -69,6 +69,10 @@ def measure(mode: str, size: tuple[int, int], seconds: float, warmup: float) -> 
             raise RuntimeError(f"the app exited while measured: {mode}")
         c1, t1 = cpu(proc), time.monotonic()
         rss = proc.memory_info().rss / 2**20
+        if mode == "ramp":  # where the app's time goes: its own code (user) or the kernel (terminal writes, /proc)
+            times = proc.cpu_times()
+            print(f"  ramp {size[0]}x{size[1]}: user {times.user:.1f} s, system {times.system:.1f} s since start",
+                  flush=True)
         return (c1 - c0) / (t1 - t0) * 100, rss
     finally:
         subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=False)

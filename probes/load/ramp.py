@@ -247,9 +247,11 @@ class Ramp:
             lower = max(1, int(plan.concurrency * 0.9))
             self.best = StepPlan(plan.index, "searching", plan.seconds, concurrency=lower)
         else:
-            # Hold the next lower rate that was sustained in a step, else 10 % below the failed hold.
+            # Hold 10 % below the failed hold, or the next lower rate sustained in a step when that is closer: a
+            # hold that fails just above the limit (a target at 190 req/s failing a hold at 197) must not fall
+            # back a whole ramp factor (to 157), when one more hold is all it takes.
             below = [p.rate for p, r in self._sustained_plans if p.rate < plan.rate * 0.999]
-            rate = max(below) if below else plan.rate * 0.9
+            rate = max([*below, plan.rate * 0.9])
             self.best = StepPlan(plan.index, "searching", plan.seconds, rate=rate)
             self.best_result = next((r for p, r in self._sustained_plans if p.rate == rate), self.best_result)
         return self._confirm(plan)

@@ -151,3 +151,21 @@ def test_closed_model_stops_at_a_plateau_and_holds_the_best() -> None:
     assert seen == [1, 2, 4, 8, 8]  # 8 barely beat 4: plateau, then the best (8) is held to confirm
     outcome = ramp.outcome(t=1.0)
     assert outcome.confirmed and outcome.reason == "plateau" and outcome.max_sustainable_rps == 202.0
+
+
+def test_a_hold_that_fails_just_above_the_limit_retries_10_percent_lower_not_a_ramp_factor_lower() -> None:
+    # A real gunicorn + PostgreSQL target: 2-s steps pass at 197 req/s, the 5-s hold there does not (it sustains
+    # about 190). The retry holds 177, not the last step below (157), which would lose a fifth of the answer.
+    ramp = Ramp(RampSettings(start_rps=70, step_factor=1.5, search_steps=3))
+    plans = [ramp.first()]
+    for _ in range(30):
+        plan = plans[-1]
+        nxt = ramp.next(result(plan, capacity=190.0 if plan.phase == "confirming" else 199.0))
+        if nxt is None:
+            break
+        plans.append(nxt)
+    holds = [round(p.rate) for p in plans if p.phase == "confirming"]
+    assert holds[0] > 190 and holds[1] == round(holds[0] * 0.9), holds
+    outcome = ramp.outcome(t=30.0)
+    assert outcome.confirmed and outcome.max_sustainable_rps is not None
+    assert outcome.max_sustainable_rps >= 170, outcome
