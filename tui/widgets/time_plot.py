@@ -23,12 +23,16 @@ class TimePlot(PlotextPlot):
     """
 
     show_x = True
+    _drawn: tuple[Sequence[Frame], float, float, str | None, object] | None = None  # redraw's arguments, its size
     _styles: ClassVar[dict[tuple[object, object, object], Style | None]] = {}  # plotext's (fg, style, bg) -> rich's
 
     def render(self) -> RenderResult:
         """PlotextPlot.render without the ANSI round trip: plotext writes its matrix as an ANSI string that Rich
         parses back, which was 60 % of a plot's cost (benchmarks/tui_idle_cost.py --modes ramp); here the
         matrix becomes Text directly, one span per run of cells of one colour."""
+        drawn = self._drawn
+        if drawn is not None and drawn[4] != self.size:  # laid out anew since the data was set: rows changed
+            self.redraw(*drawn[:4])
         plot: Any = self._plot  # plotext's figure internals (_set_sizes, monitor) have no stubs
         width, height = self.size.width, self.size.height
         plot.plotsize(width, height)
@@ -83,6 +87,14 @@ class TimePlot(PlotextPlot):
         self.plt.ylim(0, ticks[-1], yside=side)  # type: ignore[arg-type]
         self.plt.yticks(ticks, labels, yside=side)  # type: ignore[arg-type]
 
+    def vlines(self, xs: Sequence[float], color: tuple[int, int, int], top: float) -> None:
+        """Vertical lines at XS from 0 to TOP on the left axis, drawn as one scatter series of a point per row
+        (render draws again when the rows changed since)."""
+        rows = max(2, self.size.height)
+        if xs and top > 0:
+            ys = [top * k / (rows - 1) for k in range(rows)]
+            self.plt.scatter([x for x in xs for _ in ys], ys * len(xs), color=color, marker="│")
+
     def line(self, series: Series, color: str | tuple[int, int, int], *, peak: bool = False,
               marker: str = "hd", yside: str = "left") -> None:
         if series.xs:
@@ -94,6 +106,7 @@ class TimePlot(PlotextPlot):
 
     def redraw(self, frames: Sequence[Frame], x0: float, x1: float, highlight: str | None = None) -> None:
         """Replace the plot's data with ``frames`` over [x0, x1] session seconds and repaint once."""
+        self._drawn = (frames, x0, x1, highlight, self.size)
         self.prepare(x0, x1)
         self.draw(frames, x0, x1, highlight)
         self.refresh()
