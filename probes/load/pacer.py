@@ -38,6 +38,13 @@ class Pacer:
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._done: asyncio.Future[None] | None = None
         self._stopped = False
+        self._until: float | None = None  # the segment's end, when the next one is known (load agents)
+
+    def end_at(self, until: float) -> None:
+        """Send nothing of this segment meant for ``until`` (time.monotonic()) or later: the next segment starts
+        then. An agent that wakes late for the switch would otherwise send the old segment's arrivals meanwhile,
+        more than its share of the schedule."""
+        self._until = until
 
     def set_stripe(self, index: int, count: int) -> None:
         """Send only requests i with i mod ``count`` == ``index`` from the next segment on."""
@@ -50,6 +57,7 @@ class Pacer:
         self.rate = max(0.0, rate)
         self._base = time.monotonic() if base is None else base
         self._n = self.stripe_index
+        self._until = None
         if self._loop is not None and not self._stopped:
             self._cancel()
             if self.rate > 0.0:
@@ -88,9 +96,14 @@ class Pacer:
         base, n, submit, step = self._base, self._n, self.engine.submit, self.stripe_count
         now = time.monotonic()
         due = int((now - base) * rate) + 1 if now >= base else 0
+        until = self._until
+        if until is not None:
+            due = min(due, math.ceil((until - base) * rate))
         while n < due:
             submit(base + n / rate, now)
             n += step
         self._n = n
+        if until is not None and base + n / rate >= until:
+            return  # the segment is over: the next set_rate arms the pacer again
         wait_ms = max(TICK_MS, math.ceil((base + n / rate - time.monotonic()) * 1000.0))
         self._timer = self._loop.call_later(wait_ms / 1000.0, self._tick)

@@ -153,9 +153,9 @@ def test_closed_model_stops_at_a_plateau_and_holds_the_best() -> None:
     assert outcome.confirmed and outcome.reason == "plateau" and outcome.max_sustainable_rps == 202.0
 
 
-def test_a_hold_that_fails_just_above_the_limit_retries_10_percent_lower_not_a_ramp_factor_lower() -> None:
+def test_a_hold_that_fails_just_above_the_limit_retries_5_percent_lower_not_a_ramp_factor_lower() -> None:
     # A real gunicorn + PostgreSQL target: 2-s steps pass at 197 req/s, the 5-s hold there does not (it sustains
-    # about 190). The retry holds 177, not the last step below (157), which would lose a fifth of the answer.
+    # about 190). The retry holds 187, not the last step below (157), which would lose a fifth of the answer.
     ramp = Ramp(RampSettings(start_rps=70, step_factor=1.5, search_steps=3))
     plans = [ramp.first()]
     for _ in range(30):
@@ -165,7 +165,7 @@ def test_a_hold_that_fails_just_above_the_limit_retries_10_percent_lower_not_a_r
             break
         plans.append(nxt)
     holds = [round(p.rate) for p in plans if p.phase == "confirming"]
-    assert holds[0] > 190 and holds[1] == round(holds[0] * 0.9), holds
+    assert holds[0] > 190 and holds[1] == round(holds[0] * 0.95), holds
     outcome = ramp.outcome(t=30.0)
     assert outcome.confirmed and outcome.max_sustainable_rps is not None
-    assert outcome.max_sustainable_rps >= 170, outcome
+    assert outcome.max_sustainable_rps >= 0.9 * 190, outcome

@@ -47,6 +47,21 @@ async def test_a_segment_based_later_sends_nothing_before_it() -> None:
     assert await _paced(0, 2, time.monotonic() + 5.0) == []
 
 
+async def test_a_segment_with_a_known_end_sends_nothing_meant_after_it() -> None:
+    # An agent that wakes late for the switch to the next segment must not send the old segment's arrivals
+    # meanwhile: the two stripes would then differ by the lateness times the rate.
+    sink = Sink()
+    pacer = Pacer(sink)
+    base = time.monotonic() - 1.0
+    pacer.set_rate(100.0, base=base)
+    pacer.end_at(base + 0.5)  # the next segment began half a second ago; this pacer has not switched yet
+    task = asyncio.create_task(pacer.run())
+    await asyncio.sleep(0.01)
+    pacer.stop()
+    await task
+    assert len(sink.intended) == 50 and max(sink.intended) < base + 0.5
+
+
 def _second(j: int, ok: int, lat: list[int], late: int, cpu: float) -> AgentSecond:
     counts = counts_of(lat)
     return AgentSecond(j=j, seg=1, offered=ok, lat=counts.buckets, lat_min_us=counts.min_us,

@@ -58,6 +58,7 @@ class AgentWorker:
             if self.grid is None:  # the first segment sets the grid on this host's monotonic clock
                 self.grid = (time.monotonic() + (seg.at_wall - time.time()), seg.j)
             self.pending[seg.j] = seg
+            self._end_current()
         elif name == "drain":
             self._drain_task = asyncio.get_running_loop().create_task(self._drain())
 
@@ -95,6 +96,13 @@ class AgentWorker:
                 self.pacer.set_stripe(seg.stripe_index, seg.stripe_count)
                 # The segment's schedule counts from the grid second itself, not from when this loop woke.
                 self.pacer.set_rate(seg.rate, base=mono0 + (seg.j - j0))
+                self._end_current()
+
+    def _end_current(self) -> None:
+        """The running segment ends where the next known one starts, however late this loop wakes for it."""
+        if self.grid is not None and self.pending:
+            mono0, j0 = self.grid
+            self.pacer.end_at(mono0 + (min(self.pending) - j0))
 
     def _report(self, j: int, now: float) -> None:
         folded = Window.of(self.engine.take_tally(), now)
