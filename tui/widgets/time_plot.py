@@ -32,7 +32,7 @@ class TimePlot(PlotextPlot):
         matrix becomes Text directly, one span per run of cells of one colour."""
         drawn = self._drawn
         if drawn is not None and drawn[4] != self.size:  # laid out anew since the data was set: rows changed
-            self.redraw(*drawn[:4])
+            self._set_data(*drawn[:4])  # no refresh: this render is the repaint
         plot: Any = self._plot  # plotext's figure internals (_set_sizes, monitor) have no stubs
         width, height = self.size.width, self.size.height
         plot.plotsize(width, height)
@@ -106,7 +106,10 @@ class TimePlot(PlotextPlot):
 
     def redraw(self, frames: Sequence[Frame], x0: float, x1: float, highlight: str | None = None) -> None:
         """Replace the plot's data with ``frames`` over [x0, x1] session seconds and repaint once."""
+        self._set_data(frames, x0, x1, highlight)
+        self.refresh()
+
+    def _set_data(self, frames: Sequence[Frame], x0: float, x1: float, highlight: str | None) -> None:
         self._drawn = (frames, x0, x1, highlight, self.size)
         self.prepare(x0, x1)
         self.draw(frames, x0, x1, highlight)
-        self.refresh()
