@@ -1,12 +1,17 @@
-"""Children that die with bottlenecktop: PR_SET_PDEATHSIG set in the child between fork and exec.
+"""Children that die with bottlenecktop: PR_SET_PDEATHSIG, set by util-linux's ``setpriv --pdeathsig`` before it
+execs the child, or else in the child between fork and exec.
 
 The kernel sends the signal when the *thread* that forked the child exits, not only the process: spawn from a
 thread that lives as long as the child is meant to (the tick loop, or the main thread).
+
+``setpriv`` first: a ``preexec_fn`` makes subprocess fork() instead of vfork(), which copies the parent's page
+tables, 3 ms of our CPU per py-spy dump (benchmarks/child_spawn_cost.py); setpriv keeps the vfork.
 """
 
 from __future__ import annotations
 
 import ctypes
+import shutil
 import signal
 import sys
 from collections.abc import Callable
@@ -14,6 +19,7 @@ from collections.abc import Callable
 _PR_SET_PDEATHSIG = 1
 # Loaded here, in the parent: the child between fork and exec should only make the one system call.
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+_SETPRIV = shutil.which("setpriv") if _libc is not None else None
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
@@ -27,3 +33,12 @@ def die_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
         libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
     return preexec
+
+
+def dying_with_parent(cmd: list[str], sig: int = signal.SIGKILL,
+                      setpriv: str | None = _SETPRIV) -> tuple[list[str], Callable[[], None] | None]:
+    """(command, preexec_fn) for ``subprocess.Popen`` that start ``cmd`` with ``sig`` as its parent-death
+    signal: through setpriv (same pid, vfork kept) where it exists, else through a preexec_fn."""
+    if setpriv is not None:
+        return [setpriv, f"--pdeathsig={signal.Signals(sig).name.removeprefix('SIG')}", "--", *cmd], None
+    return cmd, die_with_parent(sig)

@@ -3,9 +3,9 @@
 How it samples (measured in benchmarks/probe_overhead.py): one ``py-spy record --format raw --nonblocking
 --threads --idle`` runs per window and is ended with SIGINT when the window closes (record writes its file only
 when it ends; SIGTERM would lose it); the next window's record starts before the old one is stopped. Every
-py-spy gets PR_SET_PDEATHSIG (SIGKILL): it dies with the thread that started it, even after a kill -9 of us. A record
-costs little per sample but cannot say whether a thread held the GIL or was idle, so a ``py-spy dump --json
---nonblocking`` (about 12 ms of CPU each) runs every ``dump_every`` seconds for ``owns_gil`` and ``active``.
+py-spy gets PR_SET_PDEATHSIG (SIGKILL, through setpriv): it dies with the thread that started it, even after a
+kill -9 of us. A record costs little per sample but cannot say whether a thread held the GIL or was idle, so a
+``py-spy dump --json --nonblocking`` (about 12 ms of CPU each) runs every ``dump_every`` seconds for ``owns_gil`` and ``active``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from bottlenecktop.probes.parent_death import die_with_parent
+from bottlenecktop.probes.parent_death import dying_with_parent
 from bottlenecktop.probes.samples import StackWindow
 from bottlenecktop.probes.stack_classify import Frame, Tally, parse_raw_line
 
@@ -203,8 +203,9 @@ class StackProbe:
         with open(path + ".err", "wb") as err:
             try:
                 # its own session: a terminal Ctrl-C must not end it early; PDEATHSIG: a kill -9 of us ends it
-                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                        start_new_session=True, preexec_fn=die_with_parent())
+                argv, preexec = dying_with_parent(cmd)
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                        start_new_session=True, preexec_fn=preexec)
             except OSError as exc:
                 self.error = f"py-spy could not start ({exc}): stacks are off"
                 return None
@@ -248,8 +249,9 @@ class StackProbe:
         if self.subprocesses:
             cmd.append("--subprocesses")
         try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    start_new_session=True, preexec_fn=die_with_parent())
+            argv, preexec = dying_with_parent(cmd)
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=True, preexec_fn=preexec)
         except OSError as exc:
             self.error = f"py-spy could not start ({exc}): stacks are off"
             return None

@@ -22,7 +22,7 @@ from bottlenecktop.probes.load.config import ENGINES, DriverConfig
 from bottlenecktop.probes.load.engines import curl_available, engine_name
 from bottlenecktop.probes.load.reports import DriverReports
 from bottlenecktop.probes.load.target import BadTarget, build_target
-from bottlenecktop.probes.parent_death import die_with_parent
+from bottlenecktop.probes.parent_death import dying_with_parent
 from bottlenecktop.probes.samples import RampOutcome
 
 __all__ = ["ENGINES", "DriverConfig", "LoadDriver"]
@@ -62,14 +62,16 @@ class LoadDriver(DriverReports):
         if self._proc is not None:
             return self._proc.pid
         env = dict(os.environ)
+        # besides the stdin EOF: it dies with its parent
+        argv, preexec = dying_with_parent([sys.executable, "-m", "bottlenecktop.probes.load.worker"], signal.SIGTERM)
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "bottlenecktop.probes.load.worker"],
+            argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL if not env.get("BOTTLENECKTOP_DRIVER_STDERR") else None,
             env=env,
             close_fds=True,
-            preexec_fn=die_with_parent(signal.SIGTERM),  # besides the stdin EOF: it dies with its parent
+            preexec_fn=preexec,
         )
         self._write(load_wire.encode("cfg", self.config))
         self._reader = threading.Thread(target=self._read, name="load-driver-reader", daemon=True)
