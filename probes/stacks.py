@@ -5,7 +5,8 @@ How it samples (measured in benchmarks/probe_overhead.py): one ``py-spy record -
 when it ends; SIGTERM would lose it); the next window's record starts before the old one is stopped. Every
 py-spy gets PR_SET_PDEATHSIG (SIGKILL, through setpriv): it dies with the thread that started it, even after a
 kill -9 of us. A record costs little per sample but cannot say whether a thread held the GIL or was idle, so a
-``py-spy dump --json --nonblocking`` (about 12 ms of CPU each) runs every ``dump_every`` seconds for ``owns_gil`` and ``active``.
+``py-spy dump --json --nonblocking`` (about 12 ms of CPU each) runs every ``dump_every`` seconds for ``owns_gil``
+and ``active``.
 """
 
 from __future__ import annotations
