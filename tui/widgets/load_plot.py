@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 from bottlenecktop.session import Frame
 from bottlenecktop.tui import palette as pal
-from bottlenecktop.tui.palette import nice_ticks
 from bottlenecktop.tui.series import errors_per_s, extract, mark_times, step_starts
 from bottlenecktop.tui.widgets.time_plot import TimePlot
 
@@ -17,24 +16,20 @@ def _fmt(value: float | None, unit: str) -> str:
 
 class LoadPlot(TimePlot):
     def draw(self, frames: Sequence[Frame], x0: float, x1: float, highlight: str | None) -> None:
-        plt = self.plt
         offered = extract(frames, "offered", lambda f: None if f.load is None else f.load.offered_rps)
         achieved = extract(frames, "achieved", lambda f: None if f.load is None else f.load.achieved_rps)
         p50 = extract(frames, "p50", lambda f: None if f.load is None else f.load.p50_ms)
         p99 = extract(frames, "p99", lambda f: None if f.load is None else f.load.p99_ms)
         errors = extract(frames, "errors", errors_per_s)
-        left_top = nice_ticks(max([*offered.ys, *achieved.ys, *errors.ys], default=0.0),
-                              3 if self.size.height < 10 else 5)[0][-1]
-        # Steps and marks as one series each: a plotext vline per step cost a third of the plot's build.
-        self.vlines([t for t in step_starts(frames) if x0 <= t <= x1], pal.STEP, left_top)
-        self.vlines([t for t, _label in mark_times(frames) if x0 <= t <= x1], pal.MARK, left_top)
+        self.vlines([t for t in step_starts(frames) if x0 <= t <= x1], pal.STEP)
+        self.vlines([t for t, _label in mark_times(frames) if x0 <= t <= x1], pal.MARK)
         self.line(offered, pal.OFFERED)
         self.line(achieved, pal.ACHIEVED)
         self.line(p50, pal.P50, yside="right")
         self.line(p99, pal.P99, peak=True, yside="right")
         if any(errors.ys):
             points = [(x, y) for x, y in zip(errors.xs, errors.ys, strict=True) if y > 0]
-            plt.scatter([p[0] for p in points], [p[1] for p in points], color=pal.ERRORS, marker="x")
+            self.scatter([p[0] for p in points], [p[1] for p in points], pal.ERRORS, "x")
         self.y_axis(max([*offered.ys, *achieved.ys, *errors.ys], default=0.0), "left")
         self.y_axis(max(p99.ys, default=0.0), "right")
         last = next((f.load for f in reversed(frames) if f.load is not None), None)
