@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
-from textual.widgets import Static
 
 from bottlenecktop.probes.samples import AgentFigures, ProcSample
+from bottlenecktop.tui.widgets.text_lines import TextLines
 
 
 def human_bytes(n: float) -> str:
@@ -59,17 +59,13 @@ def render_process(target: ProcSample | None, driver: ProcSample | None,
     return text
 
 
-class ProcessPanel(Static):
+class ProcessPanel(TextLines):
     _shown: tuple[int, int, int] | None = None
-    _lines = 0
 
     def show_process(self, target: ProcSample | None, driver: ProcSample | None,
                      agents: Sequence[AgentFigures] = ()) -> None:
         key = (id(target), id(driver), id(agents))
         if key != self._shown:  # replay cursor moves and resizes often leave the sample as it was
             self._shown = key
-            text = render_process(target, driver, agents)
-            # A layout pass re-renders the whole screen: only when the panel's height (auto on wide screens) changes.
-            lines = text.plain.count("\n") + 1
-            self.update(text, layout=lines != self._lines)
-            self._lines = lines
+            # the changed lines only; a layout pass (the whole screen) only when the number of lines changed
+            self.show_text(render_process(target, driver, agents))

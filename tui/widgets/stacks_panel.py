@@ -7,12 +7,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rich.console import Group
-from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
 
 from bottlenecktop.probes.samples import StackWindow, ThreadState, WaitSample
+from bottlenecktop.tui.widgets.text_lines import TextLines
 
 WAIT_STYLES = {"lock": "red", "socket": "magenta", "disk": "yellow", "sleep": "grey50", "select": "grey50",
                "other": "grey50"}
@@ -121,26 +119,23 @@ def kernel_line(waits: WaitSample) -> Text:
     return text
 
 
-def render_stacks(window: StackWindow | None, rows: int, waits: WaitSample | None = None) -> Group | Text:
+def render_stacks(window: StackWindow | None, rows: int, waits: WaitSample | None = None) -> Text:
     """What fits in ``rows`` lines: the kernel's line, one line per pool (where the thread-time goes), then the
-    top functions (where in the code)."""
+    top functions (where in the code). One Text, each line cut with an ellipsis: a rich Table and Group took
+    most of the screen's time per tick (the panel re-renders when the kernel's line changes, every tick)."""
     kernel = [kernel_line(waits)] if waits is not None and waits.waits and not waits.error else []
     if window is None or window.error:
         note = (Text("no stacks yet (py-spy samples the target once it is attached)", style="grey50")
                 if window is None else Text(f"no stacks: {window.error}", style="yellow"))
-        return Group(*kernel, note) if kernel else note
+        return Text("\n", no_wrap=True, overflow="ellipsis").join([*kernel, note])
     gil = "" if window.gil_pct is None else f" · GIL held {window.gil_pct:.0f}%"
     head = Text(f"pid {window.pid} · {window.samples} samples · {window.t_start:.0f}-{window.t_end:.0f} s{gil}",
                 style="grey50", no_wrap=True, overflow="ellipsis")
     groups = pools(window.threads)
     n_pools = min(len(groups), max(1, (rows - len(kernel)) // 3))
     n_funcs = max(1, rows - 2 - len(kernel) - n_pools)
-    table = Table(box=None, padding=(0, 1, 0, 0), show_edge=False, expand=True, header_style="bold")
-    table.add_column("own%", justify="right", width=5)
-    table.add_column("tot%", justify="right", width=5)
-    table.add_column("function", no_wrap=True, overflow="ellipsis", ratio=1)
-    for fn in window.functions[:n_funcs]:
-        table.add_row(f"{fn.own_pct:.0f}", f"{fn.total_pct:.0f}", fn.name)
+    table = [Text(f"{'own%':>5} {'tot%':>5} function", style="bold")]
+    table += [Text(f"{fn.own_pct:>5.0f} {fn.total_pct:>5.0f} {fn.name}") for fn in window.functions[:n_funcs]]
     # The top function is where the running time goes: said on the pool that runs the most.
     hot = window.functions[0].name if window.functions else ""
     def busy(p: Pool) -> float:
@@ -149,10 +144,10 @@ def render_stacks(window: StackWindow | None, rows: int, waits: WaitSample | Non
 
     runner = max(groups, key=busy, default=None)
     lines = [pool_line(p, hot if p is runner else "") for p in groups[:n_pools]]
-    return Group(head, *kernel, *lines, table)
+    return Text("\n", no_wrap=True, overflow="ellipsis").join([head, *kernel, *lines, *table])
 
 
-class StacksPanel(Static):
+class StacksPanel(TextLines):
     _shown: tuple[int, int, int] | None = None  # (id of the window, of the waits, rows) last rendered
 
     def show_window(self, window: StackWindow | None, waits: WaitSample | None = None) -> None:
@@ -161,4 +156,4 @@ class StacksPanel(Static):
         key = (id(window), id(waits), rows)
         if key != self._shown:
             self._shown = key
-            self.update(render_stacks(window, rows, waits), layout=False)  # its size is the layout's, not its text's
+            self.show_text(render_stacks(window, rows, waits))

@@ -6,6 +6,7 @@ range as the plots above it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from rich.style import Style
 from rich.text import Text
@@ -34,6 +35,7 @@ def _level(share: float) -> int:
     return round(k * LEVELS)
 
 
+@lru_cache(maxsize=64)  # a few shades per row, parsed once
 def _blend(rgb: tuple[int, int, int], level: int) -> Style:
     k = level / LEVELS
     r, g, b = (round(f + (c - f) * k) for f, c in zip(FLOOR, rgb, strict=True))
@@ -44,13 +46,28 @@ def _shares(waits: dict[str, float]) -> dict[str, float]:
     return {label: sum(waits.get(k, 0.0) for k in kinds) / 100.0 for label, kinds, _ in ROWS}
 
 
+_SHARES: dict[int, tuple[dict[str, float], dict[str, float]]] = {}  # id of a frame's waits -> (waits, shares)
+
+
+def _shares_of(waits: dict[str, float]) -> dict[str, float]:
+    """_shares, once per recorded sample: the strip bins the whole window every tick."""
+    hit = _SHARES.get(id(waits))
+    if hit is not None and hit[0] is waits:
+        return hit[1]
+    if len(_SHARES) > 4096:  # a bound: more than the window ever holds
+        _SHARES.clear()
+    shares = _shares(waits)
+    _SHARES[id(waits)] = (waits, shares)
+    return shares
+
+
 def bins(frames: Sequence[Frame], x0: float, x1: float, columns: int,
          hold_s: float = HOLD_S) -> list[dict[str, float] | None]:
     """Per column over [x0, x1): the mean share (0..1) per row label of the frames in it; a column narrower than
     a tick holds the last frame's shares (up to HOLD_S), as the plots' lines do; None where there are no waits."""
     span = max(x1 - x0, 1e-9)
     width = span / max(columns, 1)
-    sampled = [(f.t, _shares(f.waits.waits)) for f in frames if f.waits is not None and f.waits.waits]
+    sampled = [(f.t, _shares_of(f.waits.waits)) for f in frames if f.waits is not None and f.waits.waits]
     out: list[dict[str, float] | None] = []
     i = 0
     last: tuple[float, dict[str, float]] | None = None
