@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bottlenecktop.analysis.knee import steps_of
+from bottlenecktop.recording import read_recording
 from tests.support.paths import ROOT
 from tests.support.verdict_shape import verdict_problems
 
@@ -17,7 +19,7 @@ from tests.support.verdict_shape import verdict_problems
 KINDS: dict[str, tuple[list[str], set[str], float | None]] = {
     "lock": (["--start-rps", "100"], {"lock"}, 200.0),
     "downstream": (["--start-rps", "80"], {"downstream"}, 160.0),
-    "gil": (["--start-rps", "45"], {"cpu-thread"}, 100.0),
+    "gil": (["--start-rps", "45"], {"cpu-thread"}, None),  # against what it delivered: see the test
     "cpu": (["--start-rps", "60", "--work-ms", "10"], {"cpu"}, None),
     "disk": (["--start-rps", "100"], {"disk"}, None),
     "fds": (["--start-rps", "20"], {"fds"}, None),
@@ -50,6 +52,15 @@ def test_demo_kind_names_its_bottleneck(kind: str, tmp_path: Path) -> None:
         best = verdict["capacity"]["max_sustainable_rps"]
         assert best is not None and abs(best - capacity) <= 0.10 * capacity, f"{kind}: {best} vs {capacity}"
     assert verdict["recording"] == str(tmp_path / "run.btrec")
+    if kind == "gil":
+        # One GIL: 1000 / work_ms = 100 req/s at most, less what its hand-offs cost (a thread per connection
+        # waits up to the 5 ms switch interval for the GIL: 91-94 req/s measured here). The magic number is
+        # checked against the most this run's target delivered (a step is sustained at 95 % of its offered
+        # rate, so the magic number may be up to 1 / 0.95 of it), and that against the design.
+        ceiling = max(s.achieved_rps for s in steps_of(read_recording(tmp_path / "run.btrec").frames))
+        best = verdict["capacity"]["max_sustainable_rps"]
+        assert 85.0 <= ceiling <= 105.0, f"gil: the target delivered at most {ceiling} req/s, designed for 100"
+        assert best is not None and 0.90 * ceiling <= best <= ceiling / 0.95, f"gil: {best} vs {ceiling} delivered"
     _check_next_question(kind, verdict, result.stdout)
 
 
