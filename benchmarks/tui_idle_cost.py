@@ -43,6 +43,21 @@ def own_cpu_seconds(proc: psutil.Process) -> float:
     return t.user + t.system
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds by thread name (the tick loop, the wait sampler, the screen's main thread...) of PID."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        key = "main" if tid == str(pid) else name
+        out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def measure(mode: str, size: tuple[int, int], seconds: float, warmup: float) -> tuple[float, float]:
     """(CPU % of one core, RSS MiB) of the app over ``seconds`` after ``warmup`` seconds."""
     name = f"btv-tui-cost-{os.getpid()}-{mode}-{size[0]}"
@@ -63,16 +78,19 @@ def measure(mode: str, size: tuple[int, int], seconds: float, warmup: float) -> 
         if not proc.is_running():
             raise RuntimeError(f"the app exited during warm-up: {mode}")
         cpu = own_cpu_seconds if mode == "ramp" else tree_cpu_seconds
-        c0, t0 = cpu(proc), time.monotonic()
+        c0, t0, th0 = cpu(proc), time.monotonic(), thread_cpu_seconds(pane_pid)
         time.sleep(seconds)
         if not proc.is_running():
             raise RuntimeError(f"the app exited while measured: {mode}")
-        c1, t1 = cpu(proc), time.monotonic()
+        c1, t1, th1 = cpu(proc), time.monotonic(), thread_cpu_seconds(pane_pid)
         rss = proc.memory_info().rss / 2**20
         if mode == "ramp":  # where the app's time goes: its own code (user) or the kernel (terminal writes, /proc)
             times = proc.cpu_times()
             print(f"  ramp {size[0]}x{size[1]}: user {times.user:.1f} s, system {times.system:.1f} s since start",
                   flush=True)
+            by_thread = sorted(((th1[k] - th0.get(k, 0.0)) / (t1 - t0) * 100, k) for k in th1)
+            print("  by thread (% of one core): " + ", ".join(f"{k} {v:.2f}" for v, k in reversed(by_thread)
+                                                             if v >= 0.05), flush=True)
         return (c1 - c0) / (t1 - t0) * 100, rss
     finally:
         subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=False)
