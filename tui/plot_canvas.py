@@ -17,6 +17,7 @@ Run = tuple[str, RGB | None]  # text and its colour (None: the widget's own)
 
 # The quadrant block for each set of dots: bit 1 upper left, 2 upper right, 4 lower left, 8 lower right.
 QUADRANTS = " ▘▝▀▖▌▞▛▗▚▐▜▄▙▟█"
+AXIS: RGB = (170, 170, 170)  # tick labels: readable on dark and light themes, quieter than the lines
 
 
 @dataclass(frozen=True)
@@ -174,4 +175,6 @@ class PlotCanvas:
 
 
 def _blank_then(blanks: int, text: str) -> list[Run]:
-    return [r for r in ((" " * max(0, blanks), None), (text, None)) if r[0]]
+    """Blanks in the widget's colour, then a tick label in the axis colour: two runs, so that an SVG export
+    places the label by its column instead of after squeezed spaces."""
+    return [r for r in ((" " * max(0, blanks), None), (text, AXIS)) if r[0]]

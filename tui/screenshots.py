@@ -3,15 +3,19 @@
 keys, e.g. ``k`` for the knee or ``question_mark`` for help; ``A,B`` for the compare screen). screenshots/ holds
 real runs only; the synthetic feed stays in the snapshot tests.
 
-SVG from the app's save_screenshot; PNG too when ``rsvg-convert`` (Debian: librsvg2-bin) is installed.
+SVG from the app's save_screenshot; PNG too, drawn by a headless chromium (Debian: chromium), which honours the
+SVG's per-run text lengths, else by ``rsvg-convert`` (Debian: librsvg2-bin), which squeezes runs of spaces.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,9 +60,32 @@ async def shoot(name: str) -> Path:
     return OUT / f"{name}.svg"
 
 
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars")
+
+
+def to_png(svg: Path) -> bool:
+    """SVG -> PNG beside it, by chromium or rsvg-convert; False when neither is installed."""
+    png = svg.with_suffix(".png")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    box = re.search(r'viewBox="0 0 ([\d.]+) ([\d.]+)"', svg.read_text(encoding="utf-8")[:500])
+    if chromium and box:
+        width, height = (math.ceil(float(v)) for v in box.groups())
+        with tempfile.TemporaryDirectory() as profile:
+            subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={png}",
+                            f"--window-size={width},{height}", svg.resolve().as_uri()],
+                           check=True, capture_output=True, timeout=120)
+        return True
+    rsvg = shutil.which("rsvg-convert")
+    if rsvg:
+        subprocess.run([rsvg, str(svg), "-o", str(png)], check=True)
+        return True
+    return False
+
+
 def main() -> int:
     OUT.mkdir(exist_ok=True)
-    rsvg = shutil.which("rsvg-convert")
     if sys.argv[1:2] != ["--recording"] or len(sys.argv) < 3:
         print("usage: python -m bottlenecktop.tui.screenshots --recording NAME-WxH=FILE[,FILE2][@KEY+KEY] ...",
               file=sys.stderr)
@@ -73,11 +100,10 @@ def main() -> int:
         names.append(name)
     for name in names:
         svg = asyncio.run(shoot(name))
-        if rsvg:
-            subprocess.run([rsvg, str(svg), "-o", str(svg.with_suffix(".png"))], check=True)
-        print(svg.with_suffix(".png" if rsvg else ".svg"))
-    if not rsvg:
-        print("rsvg-convert not found: SVG only (apt-get install librsvg2-bin for PNG)", file=sys.stderr)
+        made = to_png(svg)
+        print(svg.with_suffix(".png" if made else ".svg"))
+        if not made:
+            print("neither chromium nor rsvg-convert is installed: SVG only", file=sys.stderr)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Plot series from frames: a bounded time window, downsampled to about twice the plot's width.
 
-Pure functions, cheap enough to run once a tick: the cost of a plotext build grows with the points it draws.
+Pure functions, cheap enough to run once a tick: the cost of drawing a plot grows with the points it draws.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bottlenecktop.tui.app import BottleneckApp
 from bottlenecktop.tui.palette import ACHIEVED, OFFERED, STEP
-from bottlenecktop.tui.plot_canvas import QUADRANTS, Axis, PlotCanvas, x_ticks
+from bottlenecktop.tui.plot_canvas import AXIS, QUADRANTS, Axis, PlotCanvas, x_ticks
 from bottlenecktop.tui.synthetic import synthetic_session
 from bottlenecktop.tui.widgets.load_plot import LoadPlot
 from bottlenecktop.tui.widgets.resource_plot import ResourcePlot
@@ -34,7 +34,7 @@ def test_a_rising_line_runs_from_the_bottom_left_to_the_top_right_inside_the_lab
     assert rows[0].startswith("100 ") and rows[2].startswith(" 50 ") and rows[4].startswith("  0 ")
     assert rows[4][4] != " " and rows[4][-1] == " "  # the bottom-left corner is drawn, the bottom-right is not
     assert rows[0][-1] != " " and rows[0][4] == " "
-    assert _colour_at(c, 0, 29) == RED and _colour_at(c, 0, 0) is None  # labels in the widget's own colour
+    assert _colour_at(c, 0, 29) == RED and _colour_at(c, 0, 0) == AXIS and _colour_at(c, 2, 0) is None
     assert rows[5].split() == ["0", "30", "60"] and rows[5].index("0") == 4 and rows[5].rstrip().endswith("60")
 
 
