@@ -31,7 +31,7 @@ class Axis:
 
 def x_ticks(x0: float, x1: float, count: int) -> list[float]:
     """About ``count`` round ticks over [x0, x1] seconds, at multiples of 1, 2, 5, 10, 15, 30, 60 s and so on:
-    the step whose tick count comes closest to ``count`` without going over it."""
+    the step whose tick count comes closest to ``count`` without going over it, unless that leaves one tick."""
     span = x1 - x0
     if span <= 0 or count < 2:
         return []
@@ -89,6 +89,18 @@ class PlotCanvas:
 
     def line(self, xs: Sequence[float], ys: Sequence[float], rgb: RGB, yside: str = "left") -> None:
         """Points joined by straight lines, in quadrant dots."""
+        finite = [(x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(x) and math.isfinite(y)]
+        if len(finite) != len(xs):  # a NaN or inf is a gap in the line: each finite run is drawn on its own
+            run: list[tuple[float, float]] = []
+            for x, y in zip(xs, ys, strict=True):
+                if math.isfinite(x) and math.isfinite(y):
+                    run.append((x, y))
+                elif run:
+                    self.line([p[0] for p in run], [p[1] for p in run], rgb, yside)
+                    run = []
+            if run:
+                self.line([p[0] for p in run], [p[1] for p in run], rgb, yside)
+            return
         if not xs:
             return
         axis = self.right if yside == "right" and self.right is not None else self.left
@@ -124,15 +136,20 @@ class PlotCanvas:
         """A marker in the cell of each point, over what was drawn before it."""
         axis = self.right if yside == "right" and self.right is not None else self.left
         for x, y in zip(xs, ys, strict=True):
+            if not (math.isfinite(x) and math.isfinite(y)):
+                continue
             col, row = self._sx(x) // 2, self.rows - 1 - self._sy(y, axis) // 2
             if 0 <= col < self.cols:
                 cell = row * self.cols + col
                 self._marker[cell], self._colour[cell], self._mask[cell] = marker, rgb, 0
 
     def _tick_rows(self, axis: Axis) -> dict[int, str]:
+        """Row -> label; on a plot too short for every tick, the row keeps the lowest tick that lands on it."""
         top = axis.top if axis.top > 0 else 1.0
-        return {self.rows - 1 - round(min(t / top, 1.0) * (self.rows - 1)): label
-                for t, label in zip(axis.ticks, axis.labels, strict=True)}
+        rows: dict[int, str] = {}
+        for t, label in zip(axis.ticks, axis.labels, strict=True):
+            rows.setdefault(self.rows - 1 - round(min(t / top, 1.0) * (self.rows - 1)), label)
+        return rows
 
     def rows_of_runs(self) -> list[list[Run]]:
         """Each row as runs of text of one colour, ``width`` cells wide; blanks are runs of their own (an SVG

@@ -104,15 +104,15 @@ def _magic(agents: int) -> tuple[float, str]:
                               t0=time.monotonic())
         run = run_cluster(ClusterDriver(config, agents=agents), limit=80)
         served = server.requests
-    assert run.outcome is not None, run.events
-    assert run.outcome.confirmed and not run.outcome.driver_limited, run.outcome
+    steps = "; ".join(f"{s.phase} {s.offered_rps:.1f} -> {s.achieved_rps:.1f} p99 {s.p99_ms:.0f} ms "
+                      f"{'ok' if s.sustained else s.reason} late {s.late}" for s in run.steps)
+    assert run.outcome is not None, (run.events, steps)
+    assert run.outcome.confirmed and not run.outcome.driver_limited, (run.outcome, steps)
     assert run.outcome.max_sustainable_rps is not None
     # Nothing is lost on the way: the target answered what the agents counted, which the merge counted.
     merged = sum(s.completed for s in run.seconds)
     assert merged == sum(a.ok for a in run.outcome.agents)
     assert abs(served - merged) <= 2, (served, merged)
-    steps = "; ".join(f"{s.phase} {s.offered_rps:.1f} -> {s.achieved_rps:.1f} p99 {s.p99_ms:.0f} ms "
-                      f"{'ok' if s.sustained else s.reason} late {s.late}" for s in run.steps)
     return run.outcome.max_sustainable_rps, steps
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
+
 from bottlenecktop.tui.app import BottleneckApp
 from bottlenecktop.tui.palette import ACHIEVED, OFFERED, STEP
 from bottlenecktop.tui.plot_canvas import AXIS, QUADRANTS, Axis, PlotCanvas, x_ticks
@@ -52,9 +54,10 @@ def test_a_later_series_takes_a_shared_cell_and_columns_stay_under_lines() -> No
     c.line([0.0, 10.0], [50.0, 50.0], BLUE)
     rows = _text(c)
     step_col = next(i for i, ch in enumerate(rows[0]) if ch == "│")
-    assert all(r[step_col] == "│" for i, r in enumerate(rows) if _colour_at(c, i, step_col) == STEP)
-    line_row = next(i for i, r in enumerate(rows) if r[step_col] != "│")
-    assert _colour_at(c, line_row, step_col) == BLUE and _colour_at(c, line_row, 6) == BLUE
+    line_rows = [i for i, r in enumerate(rows) if r[step_col] != "│"]
+    assert len(line_rows) == 1  # the step runs down every row but the one the line crosses it in
+    assert all(_colour_at(c, i, step_col) == STEP for i in range(len(rows)) if i not in line_rows)
+    assert _colour_at(c, line_rows[0], step_col) == BLUE and _colour_at(c, line_rows[0], 6) == BLUE
 
 
 def test_points_sit_over_lines_and_a_right_axis_has_its_own_scale() -> None:
@@ -80,10 +83,32 @@ async def test_the_plots_draw_full_width_lines_in_the_series_colours() -> None:
         await pilot.pause()
         for plot in (app.query_one(LoadPlot), app.query_one(ResourcePlot)):
             lines = [plot.render_line(y) for y in range(plot.size.height)]
-            assert all(s.cell_length == plot.size.width for s in lines)
+            assert all(sum(cell_len(seg.text) for seg in s) == plot.size.width for s in lines)
             drawn = "".join(s.text for s in lines)
             assert any(ch in drawn for ch in QUADRANTS[1:])
         colours = {seg.style.color.triplet for y in range(app.query_one(LoadPlot).size.height)
                    for seg in app.query_one(LoadPlot).render_line(y)
                    if seg.style is not None and seg.style.color is not None and seg.style.color.triplet}
         assert {tuple(c) for c in colours} >= {OFFERED, ACHIEVED}
+
+
+def test_gaps_short_plots_and_a_plot_narrower_than_its_labels() -> None:
+    c = PlotCanvas(20, 2, 0.0, 10.0, PCT)  # two rows for three ticks: the bottom row keeps "0"
+    c.line([0.0, 2.0, 4.0, 6.0], [10.0, float("nan"), 50.0, 60.0], RED)
+    c.points([5.0, 7.0], [float("inf"), 20.0], BLUE)
+    rows = _text(c)
+    assert rows[1].startswith("  0 ") and rows[0].startswith("100 ")
+    assert all(len(r) == 20 for r in rows)
+    narrow = PlotCanvas(3, 3, 0.0, 10.0, PCT, Axis(8.0, [0.0, 8.0], ["0", "8"]))
+    assert all(len(r) > 3 for r in _text(narrow))  # wider than the widget: the widget cuts each row
+
+
+async def test_a_plot_narrower_than_its_labels_is_cut_to_its_width() -> None:
+    app = BottleneckApp(synthetic_session(40), None)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        plot = app.query_one(LoadPlot)
+        plot.styles.width = 6
+        await pilot.pause()
+        assert plot.size.width == 6
+        assert all(sum(cell_len(seg.text) for seg in plot.render_line(y)) == 6 for y in range(plot.size.height))

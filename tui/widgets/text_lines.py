@@ -37,13 +37,15 @@ class TextLines(Widget):
         return self.text
 
     def show_text(self, text: Text) -> None:
-        """Show ``text``: repaint the lines that differ from what is shown, or all of them (and lay out again)
-        when the number of lines changed."""
+        """Show ``text``: repaint the lines that differ from what is shown, or all of them when the number of
+        lines changed (and lay out again if the panel's height is auto)."""
         lines = list(text.split("\n", allow_blank=True))
         old, self._lines = self._lines, lines
         if len(lines) != len(old):
             self._strips.clear()
-            self.refresh(layout=True)
+            height = self.styles.height
+            # a layout pass re-renders the whole screen: only when the panel's height follows its text
+            self.refresh(layout=height is not None and height.is_auto)
             return
         width = self.size.width
         for y, (a, b) in enumerate(zip(old, lines, strict=True)):

@@ -93,8 +93,12 @@ class TimePlot(Widget):
                 if rgb is not None and rgb not in styles:
                     styles[rgb] = base + Style(color=f"#{rgb[0]:02x}{rgb[1]:02x}{rgb[2]:02x}")
                 segments.append(Segment(text, styles[rgb]))
-            strips.append(Strip(segments, width).crop_extend(0, width, base))
+            strips.append(Strip(segments).crop_extend(0, width, base))  # a too-narrow plot is cut to its width
         self._strips, self._strips_for = strips, (self.size, self.show_x)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips_for = None  # a new theme: the drawn lines have the old background
 
     def render_line(self, y: int) -> Strip:
         if self._strips_for != (self.size, self.show_x):
