@@ -28,6 +28,11 @@ class Axis:
     ticks: Sequence[float]
     labels: Sequence[str]
 
+    @property
+    def scale(self) -> float:
+        """What y values are divided by: the top, or 1 for an axis with nothing above 0."""
+        return self.top if self.top > 0 else 1.0
+
 
 def x_ticks(x0: float, x1: float, count: int) -> list[float]:
     """About ``count`` round ticks over [x0, x1] seconds, at multiples of 1, 2, 5, 10, 15, 30, 60 s and so on:
@@ -69,8 +74,10 @@ class PlotCanvas:
         return round((x - self.x0) / (self.x1 - self.x0) * (2 * self.cols - 1))
 
     def _sy(self, y: float, axis: Axis) -> int:
-        top = axis.top if axis.top > 0 else 1.0
-        return round(min(max(y / top, 0.0), 1.0) * (2 * self.rows - 1))
+        return round(min(max(y / axis.scale, 0.0), 1.0) * (2 * self.rows - 1))
+
+    def _axis(self, yside: str) -> Axis:
+        return self.right if yside == "right" and self.right is not None else self.left
 
     def _paint(self, dots: set[tuple[int, int]], rgb: RGB) -> None:
         """Dots (x, y from the bottom left, 2 a cell each way) in one colour: a later series takes a cell."""
@@ -88,23 +95,23 @@ class PlotCanvas:
                 mask[cell] |= b
 
     def line(self, xs: Sequence[float], ys: Sequence[float], rgb: RGB, yside: str = "left") -> None:
-        """Points joined by straight lines, in quadrant dots."""
-        finite = [(x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(x) and math.isfinite(y)]
-        if len(finite) != len(xs):  # a NaN or inf is a gap in the line: each finite run is drawn on its own
-            run: list[tuple[float, float]] = []
-            for x, y in zip(xs, ys, strict=True):
-                if math.isfinite(x) and math.isfinite(y):
-                    run.append((x, y))
-                elif run:
-                    self.line([p[0] for p in run], [p[1] for p in run], rgb, yside)
-                    run = []
-            if run:
-                self.line([p[0] for p in run], [p[1] for p in run], rgb, yside)
+        """Points joined by straight lines, in quadrant dots; a NaN or inf breaks the line."""
+        axis = self._axis(yside)
+        if all(map(math.isfinite, ys)) and all(map(math.isfinite, xs)):  # the usual case, at C speed
+            self._joined(xs, ys, rgb, axis)
             return
+        run: list[tuple[float, float]] = []
+        for x, y in [*zip(xs, ys, strict=True), (math.nan, math.nan)]:
+            if math.isfinite(x) and math.isfinite(y):
+                run.append((x, y))
+            elif run:
+                self._joined([p[0] for p in run], [p[1] for p in run], rgb, axis)
+                run = []
+
+    def _joined(self, xs: Sequence[float], ys: Sequence[float], rgb: RGB, axis: Axis) -> None:
         if not xs:
             return
-        axis = self.right if yside == "right" and self.right is not None else self.left
-        top = axis.top if axis.top > 0 else 1.0
+        top = axis.scale
         x0, kx, ky = self.x0, (2 * self.cols - 1) / (self.x1 - self.x0), (2 * self.rows - 1) / top
         sxs = [round((x - x0) * kx) for x in xs]
         sys_ = [round((y if 0.0 <= y <= top else 0.0 if y < 0.0 else top) * ky) for y in ys]
@@ -134,7 +141,7 @@ class PlotCanvas:
     def points(self, xs: Sequence[float], ys: Sequence[float], rgb: RGB, marker: str = "x",
                yside: str = "left") -> None:
         """A marker in the cell of each point, over what was drawn before it."""
-        axis = self.right if yside == "right" and self.right is not None else self.left
+        axis = self._axis(yside)
         for x, y in zip(xs, ys, strict=True):
             if not (math.isfinite(x) and math.isfinite(y)):
                 continue
@@ -145,10 +152,9 @@ class PlotCanvas:
 
     def _tick_rows(self, axis: Axis) -> dict[int, str]:
         """Row -> label; on a plot too short for every tick, the row keeps the lowest tick that lands on it."""
-        top = axis.top if axis.top > 0 else 1.0
         rows: dict[int, str] = {}
         for t, label in zip(axis.ticks, axis.labels, strict=True):
-            rows.setdefault(self.rows - 1 - round(min(t / top, 1.0) * (self.rows - 1)), label)
+            rows.setdefault(self.rows - 1 - round(min(t / axis.scale, 1.0) * (self.rows - 1)), label)
         return rows
 
     def rows_of_runs(self) -> list[list[Run]]:
@@ -172,7 +178,7 @@ class PlotCanvas:
                 start = cut
             if self.rw:
                 label = right.get(row, "")
-                runs += [(" ", None), *_blank_then(0, label), *_blank_then(self.rw - 1 - len(label), "")]
+                runs += [(" ", None), (label, AXIS), (" " * (self.rw - 1 - len(label)), None)]
             out.append([r for r in runs if r[0]])
         if self.x_count:
             out.append(self._x_labels())

@@ -60,15 +60,20 @@ async def shoot(name: str) -> Path:
     return OUT / f"{name}.svg"
 
 
+# No sandbox as root, no GPU, and none of chromium's own network traffic (also used by the report's browser test).
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars")
 
 
+def chromium_binary() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
 def to_png(svg: Path) -> bool:
     """SVG -> PNG beside it, by chromium or rsvg-convert; False when neither is installed."""
     png = svg.with_suffix(".png")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = chromium_binary()
     box = re.search(r'viewBox="0 0 ([\d.]+) ([\d.]+)"', svg.read_text(encoding="utf-8")[:500])
     if chromium and box:
         width, height = (math.ceil(float(v)) for v in box.groups())

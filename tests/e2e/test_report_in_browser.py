@@ -3,7 +3,6 @@ the heatmap, and the screenshot is a real picture (not blank, the page's size)."
 
 from __future__ import annotations
 
-import shutil
 import struct
 import subprocess
 import zlib
@@ -15,14 +14,12 @@ import pytest
 from bottlenecktop.probes.load.stats import counts_of
 from bottlenecktop.recording import Recording
 from bottlenecktop.report import render_report
+from bottlenecktop.tui.screenshots import CHROMIUM_FLAGS, chromium_binary
 from tests.support.timeline_builder import TimelineBuilder, header, node, proc
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = chromium_binary()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium (apt-get install chromium)")
 
-# As the machine's notes say: no sandbox as root, no GPU, and none of chromium's own network traffic.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
 
 
 def png_pixels(path: Path) -> tuple[int, int, bytes]:
@@ -61,7 +58,7 @@ def test_the_report_renders_in_chromium(tmp_path: Path) -> None:
     page.write_text(render_report(_recording(), "html"))
     shot = tmp_path / "report.png"
     assert CHROMIUM is not None
-    result = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+    result = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
                              f"--screenshot={shot}", "--window-size=900,1800", page.as_uri()],
                             capture_output=True, text=True, timeout=90)
     assert shot.exists(), result.stderr[-2000:]

@@ -67,5 +67,5 @@ class ProcessPanel(TextLines):
         key = (id(target), id(driver), id(agents))
         if key != self._shown:  # replay cursor moves and resizes often leave the sample as it was
             self._shown = key
-            # the changed lines only; a layout pass (the whole screen) only when the number of lines changed
+            # only the changed lines are repainted (TextLines)
             self.show_text(render_process(target, driver, agents))

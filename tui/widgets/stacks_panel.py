@@ -121,13 +121,13 @@ def kernel_line(waits: WaitSample) -> Text:
 
 def render_stacks(window: StackWindow | None, rows: int, waits: WaitSample | None = None) -> Text:
     """What fits in ``rows`` lines: the kernel's line, one line per pool (where the thread-time goes), then the
-    top functions (where in the code). One Text, each line cut with an ellipsis: a rich Table and Group took
-    most of the screen's time per tick (the panel re-renders when the kernel's line changes, every tick)."""
+    top functions (where in the code). One Text, a line per row (the panel cuts each at its edge): a rich Table
+    and Group took most of the screen's time per tick."""
     kernel = [kernel_line(waits)] if waits is not None and waits.waits and not waits.error else []
     if window is None or window.error:
         note = (Text("no stacks yet (py-spy samples the target once it is attached)", style="grey50")
                 if window is None else Text(f"no stacks: {window.error}", style="yellow"))
-        return Text("\n", no_wrap=True, overflow="ellipsis").join([*kernel, note])
+        return Text("\n").join([*kernel, note])
     gil = "" if window.gil_pct is None else f" · GIL held {window.gil_pct:.0f}%"
     head = Text(f"pid {window.pid} · {window.samples} samples · {window.t_start:.0f}-{window.t_end:.0f} s{gil}",
                 style="grey50", no_wrap=True, overflow="ellipsis")
@@ -144,7 +144,7 @@ def render_stacks(window: StackWindow | None, rows: int, waits: WaitSample | Non
 
     runner = max(groups, key=busy, default=None)
     lines = [pool_line(p, hot if p is runner else "") for p in groups[:n_pools]]
-    return Text("\n", no_wrap=True, overflow="ellipsis").join([head, *kernel, *lines, *table])
+    return Text("\n").join([head, *kernel, *lines, *table])
 
 
 class StacksPanel(TextLines):

@@ -10,7 +10,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from bottlenecktop.session import Frame
-from bottlenecktop.tui.palette import nice_ticks
+from bottlenecktop.tui.palette import hex_of, nice_ticks
 from bottlenecktop.tui.plot_canvas import RGB, Axis, PlotCanvas
 from bottlenecktop.tui.series import Series, downsample
 
@@ -32,7 +32,6 @@ class TimePlot(Widget):
         self._ops: list[Op] = []
         self._axes: dict[str, Axis] = {}
         self._drawn: tuple[Sequence[Frame], float, float, str | None, object] | None = None  # redraw's args, size
-        self._x = (0.0, 60.0)
         self._strips: list[Strip] = []
         self._strips_for: object = None  # the size and data the strips were drawn for
 
@@ -71,7 +70,7 @@ class TimePlot(Widget):
 
     def _set_data(self, frames: Sequence[Frame], x0: float, x1: float, highlight: str | None) -> None:
         self._drawn = (frames, x0, x1, highlight, self.size)
-        self._ops, self._axes, self._x = [], {}, (x0, max(x1, x0 + 1))
+        self._ops, self._axes = [], {}
         self.draw(frames, x0, x1, highlight)
         self._strips_for = None
 
@@ -80,7 +79,8 @@ class TimePlot(Widget):
         if drawn is not None and drawn[4] != self.size:  # laid out anew since the data was set: rows changed
             self._set_data(*drawn[:4])
         width, height = self.size.width, self.size.height
-        canvas = PlotCanvas(width, height, *self._x, self._axes.get("left", Axis(1.0, [0.0], ["0"])),
+        x0, x1 = (0.0, 60.0) if drawn is None else (drawn[1], max(drawn[2], drawn[1] + 1))
+        canvas = PlotCanvas(width, height, x0, x1, self._axes.get("left", Axis(1.0, [0.0], ["0"])),
                             self._axes.get("right"), (5 if width >= 60 else 3) if self.show_x else 0)
         for op in self._ops:
             op(canvas)
@@ -91,7 +91,7 @@ class TimePlot(Widget):
             segments = []
             for text, rgb in runs:
                 if rgb is not None and rgb not in styles:
-                    styles[rgb] = base + Style(color=f"#{rgb[0]:02x}{rgb[1]:02x}{rgb[2]:02x}")
+                    styles[rgb] = base + Style(color=hex_of(rgb))
                 segments.append(Segment(text, styles[rgb]))
             strips.append(Strip(segments).crop_extend(0, width, base))  # a too-narrow plot is cut to its width
         self._strips, self._strips_for = strips, (self.size, self.show_x)
