@@ -7,8 +7,10 @@ import time
 
 from bottlenecktop.probes.load.cluster.merge import AgentInfo, merge_second
 from bottlenecktop.probes.load.cluster.messages import AgentSecond
+from bottlenecktop.probes.load.config import DriverConfig
 from bottlenecktop.probes.load.pacer import Pacer
 from bottlenecktop.probes.load.stats import counts_of
+from bottlenecktop.probes.load.worker.agent import AgentWorker
 from bottlenecktop.probes.samples import LoadSecond
 
 
@@ -82,3 +84,43 @@ def test_a_merged_second_sums_counts_merges_histograms_and_keeps_the_busiest_age
     assert merged.max_ms >= 99.0
     assert [(x.agent, x.host, x.sent, x.late) for x in merged.agents] == [(0, "h0", 3, 0), (1, "h1", 2, 4)]
     assert merged.hist  # the merged histogram is recorded, mergeable like any driver's
+
+
+class IdleEngine(Sink):
+    """Counts what the pacer hands over; nothing is ever out, so a drain ends as soon as sending stops."""
+
+    busy = 0
+    in_flight = 0
+
+    def drop_queue(self) -> None:
+        pass
+
+
+async def test_agents_told_to_drain_at_one_instant_stop_together_however_late_the_message() -> None:
+    # Two agents' stripes of one 2,000 req/s schedule; the drain reaches the second 40 ms after the first (Dask
+    # calls from two threads, two hosts). Stopping on arrival would leave them 40 requests apart.
+    emitted: list[tuple[str, object]] = []
+    workers, sinks = [], []
+    base = time.monotonic()
+    for index in range(2):
+        worker = AgentWorker(DriverConfig(url="http://127.0.0.1:9/"), lambda kind, v: emitted.append((kind, v)))
+        sink = IdleEngine()
+        worker.engine = sink  # type: ignore[assignment]
+        worker.pacer = Pacer(sink)
+        worker.pacer.set_stripe(index, 2)
+        worker.pacer.set_rate(2000.0, base=base)
+        workers.append(worker)
+        sinks.append(sink)
+    tasks = [asyncio.create_task(w.pacer.run()) for w in workers]
+    at_wall = time.time() + 0.1
+    workers[0].command("drain", at_wall)
+    await asyncio.sleep(0.04)
+    workers[1].command("drain", at_wall)
+    await asyncio.wait_for(asyncio.gather(*(w._drain_task for w in workers if w._drain_task)), 2.0)
+    for w in workers:
+        w.pacer.stop()
+    await asyncio.gather(*tasks)
+    assert [kind for kind, _ in emitted] == ["d", "d"]
+    counts = [len(s.intended) for s in sinks]
+    assert abs(counts[0] - counts[1]) <= 1, counts
+    assert sum(counts) >= 0.1 * 2000 * 0.9, counts  # both sent up to the instant, not from it

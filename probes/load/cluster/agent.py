@@ -54,10 +54,13 @@ class LoadAgent:
         """Hand over a cluster.messages.Segment (as a map) to the driver process."""
         self._write(load_wire.encode("c", ("segment", segment)))
 
-    def drain(self, timeout: float) -> bool:
-        """Stop sending until the requests out are answered; True once the driver says so within ``timeout``."""
+    def drain(self, timeout: float, at_wall: float | None = None) -> bool:
+        """Stop sending at ``at_wall`` (this host's time.time(); None: now) until the requests out are answered;
+        True once the driver says so within ``timeout`` of that instant."""
         self._drained.clear()
-        self._write(load_wire.encode("c", ("drain", None)))
+        self._write(load_wire.encode("c", ("drain", at_wall)))
+        if at_wall is not None:
+            timeout += max(0.0, at_wall - time.time())
         return self._drained.wait(timeout)
 
     def take(self) -> tuple[list[bytes], list[str], bool]:

@@ -62,7 +62,7 @@ class AgentHandle(Protocol):
     info: AgentInfo
 
     def segment(self, segment: Segment) -> None: ...
-    def drain(self, timeout: float) -> bool: ...
+    def drain(self, timeout: float, at_wall: float) -> bool: ...  # at_wall: on the agent's clock
     def take(self) -> tuple[list[bytes], list[str], bool]: ...
     def wall_offset(self) -> float: ...  # the agent's wall clock minus ours, seconds
 
@@ -230,18 +230,20 @@ class RampController:
         return True
 
     def _drain(self) -> None:
-        """Back off: every agent stops sending until its requests are answered (at most a timeout)."""
-        threads = [threading.Thread(target=self._drain_one, args=(a,), daemon=True) for a in self.live]
+        """Back off: every agent stops sending until its requests are answered (at most a timeout). They stop at
+        one agreed instant a little ahead, as segments start, so that their stripes of the schedule end together."""
+        at_wall = time.time() + LEAD_S
+        threads = [threading.Thread(target=self._drain_one, args=(a, at_wall), daemon=True) for a in self.live]
         for th in threads:
             th.start()
-        deadline = time.monotonic() + self.config.timeout + 2.0
+        deadline = time.monotonic() + LEAD_S + self.config.timeout + 2.0
         while any(th.is_alive() for th in threads) and time.monotonic() < deadline:
             time.sleep(POLL_S)
             self._pump()
 
-    def _drain_one(self, agent: AgentHandle) -> None:
+    def _drain_one(self, agent: AgentHandle, at_wall: float) -> None:
         with contextlib.suppress(Exception):  # a lost agent shows in the next pump
-            agent.drain(self.config.timeout + 1.0)
+            agent.drain(self.config.timeout + 1.0, at_wall + agent.wall_offset())
 
     def _wind_down(self) -> None:
         """Send nothing more and merge the seconds still out, so that nothing an agent measured is lost."""

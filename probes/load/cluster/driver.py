@@ -51,8 +51,9 @@ class DaskAgent:
 
         self.actor.segment(msgspec.to_builtins(segment)).result(timeout=CALL_TIMEOUT_S)
 
-    def drain(self, timeout: float) -> bool:
-        return bool(self.actor.drain(timeout).result(timeout=timeout + CALL_TIMEOUT_S))
+    def drain(self, timeout: float, at_wall: float) -> bool:
+        wait = timeout + max(0.0, at_wall - self.offset - time.time())
+        return bool(self.actor.drain(timeout, at_wall).result(timeout=wait + CALL_TIMEOUT_S))
 
     def take(self) -> tuple[list[bytes], list[str], bool]:
         seconds, events, exited = self.actor.take().result(timeout=CALL_TIMEOUT_S)

@@ -1,9 +1,9 @@
 """The driver process as one of several load agents: no ramp of its own, it paces the segments the controller
 (probes/load/cluster) sends, on the controller's grid of whole seconds, and reports every grid second.
 
-Commands on stdin: ``segment`` (a cluster.messages.Segment as a map), ``drain`` (send nothing until the
-requests out are answered, then report ``d``), ``stop``. Reports: ``a`` AgentSecond, ``d`` drained, ``e`` event
-lines, ``o`` one RampOutcome when it ends.
+Commands on stdin: ``segment`` (a cluster.messages.Segment as a map), ``drain`` (from an agreed instant, this
+host's wall time, send nothing until the requests out are answered, then report ``d``), ``stop``. Reports:
+``a`` AgentSecond, ``d`` drained, ``e`` event lines, ``o`` one RampOutcome when it ends.
 """
 
 from __future__ import annotations
@@ -60,7 +60,10 @@ class AgentWorker:
             self.pending[seg.j] = seg
             self._end_current()
         elif name == "drain":
-            self._drain_task = asyncio.get_running_loop().create_task(self._drain())
+            # The end is an agreed instant, not this message's arrival: every agent's stripe of the schedule
+            # stops at the same point of it, however far apart the messages arrive.
+            at = time.monotonic() + (float(value) - time.time()) if isinstance(value, int | float) else None
+            self._drain_task = asyncio.get_running_loop().create_task(self._drain(at))
 
     async def run(self) -> None:
         tasks = [asyncio.create_task(self.pacer.run()), asyncio.create_task(self._housekeeping()),
@@ -118,7 +121,11 @@ class AgentWorker:
         self.emit("a", AgentSecond(j=j, seg=seg.seg, offered=iv.offered, lat=dict(iv.lat.buckets),
                                    lat_min_us=iv.lat.min_us, lat_max_us=iv.lat.max_us, load=load))
 
-    async def _drain(self) -> None:
+    async def _drain(self, at: float | None) -> None:
+        if at is not None:
+            self.pacer.end_at(at)
+            while (left := at - time.monotonic()) > 0:
+                await asyncio.sleep(left)
         self.pacer.set_rate(0.0)
         self.engine.drop_queue()
         deadline = time.monotonic() + self.config.timeout + 0.5
