@@ -320,3 +320,22 @@ def test_futex_waits_for_the_gil_are_not_a_lock_of_the_program() -> None:
     b.outcome(90, p99=20, reason="p99")
     v = _check(build_verdict(b.header, b.frames))
     assert not any(f["resource"] == "lock" for f in v["findings"]), v["findings"]
+
+
+def test_a_local_redis_is_judged_at_the_spans_top_load_not_its_mean_over_the_ramp() -> None:
+    # redis-server's one thread works 10 ms per call: its CPU follows the rate up to a core at 100 req/s. The span
+    # of blocked threads starts low in the ramp, where it was at 35-52 %: the mean over the span is under 85 %.
+    b = TimelineBuilder(header(ncpu=2))
+    limit = 100.0
+    for rate in (35, 52, 78, 117, 117):
+        got = min(rate, limit)
+        redis = proc(pid=812, cpu=got * 0.99, threads=[("redis-server", got * 0.99), ("bio_close_file", 0.0)],
+                     name="redis-server")
+        b.step(rate, achieved=got, p99=20 if rate <= limit else 900, node=node(busy=60, ncpu=2),
+               target=proc(cpu=15), waits=waits(threads=9, socket=8, running=1, peers=[(REDIS, "downstream", 8.0)]),
+               peers=peers([(REDIS, 8, 3)], [(PORT, 40, 20)], owners={REDIS: (812, "redis-server")}),
+               peer_procs=[redis])
+    b.outcome(limit, p99=20, reason="p99")
+    neck = _check(build_verdict(b.header, b.frames))["bottleneck"]
+    assert neck["scope"] == f"redis-server pid 812 at {REDIS}: its one thread at 99 % of one core", neck
+    assert any("redis-server) 99 %, at 100 req/s" in e for e in neck["evidence"]), neck["evidence"]
