@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Callable
 
 import httptools
 
@@ -96,12 +97,18 @@ class Engine(EngineBase):
         self.busy = 0
         self._closing = False
         self._conn_class = _HeadConn if target.method == "HEAD" else _Conn
+        self.pull: Callable[[float], None] | None = None  # the pacer's, while backlogged (pacer.Backlogs)
 
     # --- what the pacer and the controller call
 
     @property
     def in_flight(self) -> int:
         return self.busy + len(self.queue)
+
+    @property
+    def backlogged(self) -> bool:
+        """Requests wait for a connection and no more can open: only a response lets the next one leave."""
+        return bool(self.queue) and len(self.conns) + self.connecting >= self.max_connections
 
     @property
     def connections(self) -> int:
@@ -182,6 +189,8 @@ class Engine(EngineBase):
 
     def _next(self, conn: _Conn, now: float) -> None:
         """Give a free connection the oldest waiting request, or a new one in the closed model, or park it."""
+        if self.pull is not None:
+            self.pull(now)  # backlogged: the arrivals due by now join the queue first, in their turn
         queue = self.queue
         if queue:
             intended = queue.popleft()
