@@ -16,7 +16,8 @@ the share it handed over late (over 50 ms: the driver's own fault), the share th
 connection (every connection up to the cap busy: the target's slowness), the connections it held, and wrk's CPU
 per request against the same target at full speed (wrk -t1 -c64). A last line gives the floor under all of it:
 what one sleep-and-wake of a bare ``time.sleep`` loop costs on this CPU at 100, 1,000 and 3,000 wakeups a
-second (an open-model driver at a low rate wakes about twice per request: once to send, once for the reply).
+second (an open-model driver at a low rate wakes about twice per request: once to send, once for the reply),
+and of the same loop in C when there is a C compiler (what a wakeup costs any program on this machine).
 
     .venv/bin/python benchmarks/driver_cpu_per_request.py [--seconds 5] [--rates 100,500,2000,10000,50000]
         [--profile DIR]   # also record each case with py-spy (raw folded stacks in DIR; CPU figures then skew)
@@ -178,6 +179,40 @@ print((t1.user - t0.user + t1.system - t0.system) / n)
 """
 
 
+# The same loop in C (nanosleep, getrusage): what a wakeup costs any program here, not Python's share of it.
+WAKEUP_PROBE_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <sys/resource.h>
+int main(int argc, char **argv) {
+  double hz = atof(argv[1]); long n = (long)(2.0 * hz);
+  struct timespec ts = {0, (long)(1e9 / hz)};
+  struct rusage a, b;
+  getrusage(RUSAGE_SELF, &a);
+  for (long i = 0; i < n; i++) nanosleep(&ts, NULL);
+  getrusage(RUSAGE_SELF, &b);
+  double us = (b.ru_utime.tv_sec - a.ru_utime.tv_sec + b.ru_stime.tv_sec - a.ru_stime.tv_sec) * 1e6
+            + (b.ru_utime.tv_usec - a.ru_utime.tv_usec + b.ru_stime.tv_usec - a.ru_stime.tv_usec);
+  printf("%.1f\n", us / n);
+  return 0;
+}
+"""
+
+
+def wakeup_floor_c_us(rates: tuple[int, ...]) -> list[float] | None:
+    """The C loop's CPU (us) per sleep-and-wake on CPU 0 at each rate; None without a C compiler."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="btv-floor-") as d:
+        src, exe = Path(d) / "floor.c", Path(d) / "floor"
+        src.write_text(WAKEUP_PROBE_C)
+        subprocess.run([cc, "-O2", "-o", str(exe), str(src)], check=True, capture_output=True)
+        return [float(subprocess.run([*pin(0), str(exe), str(hz)], capture_output=True, text=True,
+                                     check=True).stdout.strip()) for hz in rates]
+
+
 def wakeup_floor_us(per_second: int) -> float:
     """CPU (us) of one sleep-and-wake of a bare Python loop on CPU 0, ``per_second`` times a second."""
     out = subprocess.run([*pin(0), sys.executable, "-c", WAKEUP_PROBE, str(per_second)],
@@ -229,8 +264,13 @@ def main() -> None:
             f"{r.lag_p99_ms:>11.1f} {r.late_share * 100:>7.2f} {r.conn_late_share * 100:>12.2f} {r.connections:>6} "
             f"{r.wrk_us:>11.1f}"
         )
-    floors = ", ".join(f"{wakeup_floor_us(hz):.0f} us at {hz:,}/s" for hz in (100, 1000, 3000))
+    hz_list = (100, 1000, 3000)
+    floors = ", ".join(f"{wakeup_floor_us(hz):.0f} us at {hz:,}/s" for hz in hz_list)
     print(f"# floor: one sleep-and-wake of a bare time.sleep loop costs {floors}")
+    c_floors = wakeup_floor_c_us(hz_list)
+    if c_floors is not None:
+        said = ", ".join(f"{us:.0f} us at {hz:,}/s" for us, hz in zip(c_floors, hz_list, strict=True))
+        print(f"# floor in C (nanosleep): {said}")
     sys.stdout.flush()
 
 
