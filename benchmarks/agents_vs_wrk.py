@@ -12,61 +12,19 @@ driver's CPU. Nothing is pinned: on a 2-core box nginx, wrk and the agents share
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
+
+from driver_vs_wrk import nginx
 
 from bottlenecktop.probes.load.cluster.driver import ClusterDriver
 from bottlenecktop.probes.load.config import DriverConfig
 from bottlenecktop.probes.samples import LoadSecond, StepResult
-
-NGINX_CONF = """worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};
-  server {{ listen 127.0.0.1:{port}; location / {{ return 200 "ok\\n"; }} }}
-}}
-"""
-
-
-@contextlib.contextmanager
-def nginx() -> Iterator[str]:
-    """nginx on 127.0.0.1 answering "ok" (its own temporary config); yields its URL."""
-    with tempfile.TemporaryDirectory(prefix="bt-agents-bench-") as d:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        conf = Path(d) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(d=d, port=port))
-        proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", d, "-e", f"{d}/error.log"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:
-                with socket.socket() as sock:
-                    if sock.connect_ex(("127.0.0.1", port)) == 0:
-                        break
-                time.sleep(0.05)
-            else:
-                raise SystemExit("nginx did not start")
-            yield f"http://127.0.0.1:{port}/"
-        finally:
-            proc.terminate()
-            proc.wait(5)
 
 
 def bench_wrk(url: str, seconds: float, connections: int) -> float:
@@ -115,7 +73,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=60000.0, help="offered req/s of the agents' step")
     parser.add_argument("--connections", type=int, default=32, help="wrk's connections")
     args = parser.parse_args()
-    with nginx() as url:
+    with nginx(cpu=None) as (url, _):
         rows: list[tuple[str, float, list[str]]] = []
         if shutil.which("wrk"):
             rows.append((f"wrk -t1 -c{args.connections}", bench_wrk(url, args.seconds, args.connections), []))

@@ -55,14 +55,14 @@ def pin(cpu: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def nginx() -> Iterator[tuple[str, str]]:
-    """nginx on two ports: (HTTP/1.1 URL, HTTP/2 cleartext URL)."""
+def nginx(cpu: int | None = 1) -> Iterator[tuple[str, str]]:
+    """nginx (pinned to ``cpu`` unless None) on two ports: (HTTP/1.1 URL, HTTP/2 cleartext URL)."""
     with tempfile.TemporaryDirectory(prefix="btv-nginx-") as d:
         port, h2c_port = free_port(), free_port()
         conf = Path(d) / "nginx.conf"
         conf.write_text(NGINX_CONF.format(d=d, port=port, h2c_port=h2c_port))
         proc = subprocess.Popen(
-            [*pin(1), "nginx", "-c", str(conf), "-p", d],
+            [*(pin(cpu) if cpu is not None else []), "nginx", "-c", str(conf), "-p", d],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
