@@ -150,6 +150,9 @@ def _next_question(verdict: Verdict) -> list[str]:
     if a is not None:
         out.append(f"Admission: let at most {a.max_in_flight} requests in at once and refuse above "
                    f"{_rate(a.refuse_above_rps)} req/s ({a.basis}).")
+    c = verdict.connections
+    if c is not None and c.waited_late > 0:  # only when the wait is part of what the numbers mean
+        out.append(f"Connections: {c.effect}.")
     return out
 
 

@@ -190,6 +190,20 @@ class Admission(msgspec.Struct, kw_only=True):
     basis: str
 
 
+class Connections(msgspec.Struct, kw_only=True):
+    """The driver's connections in a ramp: the cap, how far they grew, and who waited for one."""
+
+    cap: int = 0  # the driver's cap on open connections (--connections; 0: not reported)
+    peak: int = 0  # most open in any second
+    capped: bool = False  # they grew to the cap
+    waited: int = 0  # requests that found no free connection and waited for one
+    waited_late: int = 0  # ... over the late threshold (50 ms)
+    wait_p99_ms: float = 0.0  # the worst second's p99 of that wait, from each request's intended time
+    from_rps: float | None = None  # the offered rate at which requests first waited over the threshold
+    from_t: float | None = None  # and when (session seconds)
+    effect: str = ""  # all that, said for a person
+
+
 class Verdict(msgspec.Struct, kw_only=True):
     """The verdict over a whole timeline: the fields of the verdict file, in its order."""
 
@@ -211,6 +225,7 @@ class Verdict(msgspec.Struct, kw_only=True):
     load: LoadAgents | UnsetType = UNSET  # only with several load agents
     what_if: list[WhatIf] = []  # what it would take to go higher, where a law applies to the bottleneck
     admission: Admission | None = None
+    connections: Connections | None = None  # a ramp's connections to the target (None: no driver)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The verdict file's JSON object (UNSET fields left out)."""

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from bottlenecktop.analysis.agents import agents_report
 from bottlenecktop.analysis.attribution import at_knee
 from bottlenecktop.analysis.capacity import ceilings, plan, request_cost
+from bottlenecktop.analysis.connections import connections_report
 from bottlenecktop.analysis.findings import RESOURCES, SATURATED, TARGET_EXIT, Finding, LiveStatus, StatusPhase
 from bottlenecktop.analysis.knee import LIMIT_REASONS, Magic, find_knee, magic_number, overload, steps_of, within_slo
 from bottlenecktop.analysis.leak import find_leak, leak_finding, sustainable_for
@@ -198,6 +199,7 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
     named = lead if lead is not None and lead.resource == bottleneck.resource else None
     verdict.what_if = what_if(frames, named, _r(magic.rps), ceilings(header, frames, cost))  # the number as said
     verdict.admission = admission(frames, knee, _r(magic.rps)) if hit_limit else None
+    verdict.connections = connections_report(frames)
     agents = agents_report(frames, magic)
     if agents is not None:
         verdict.load = agents

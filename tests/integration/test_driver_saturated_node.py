@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,8 +37,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js (apt-get install nodejs)")
-def test_the_verdict_on_a_saturated_node_server_names_its_thread(tmp_path: Path) -> None:
+NEEDS_NODE = pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js (apt-get install nodejs)")
+
+
+def _ramp_node(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], int]:
+    """A headless ramp at the one-thread Node.js server: (the run, its verdict, the server's pid)."""
     script = tmp_path / "server.js"
     script.write_text(NODE_SERVER)
     port = _free_port()
@@ -54,7 +58,7 @@ def test_the_verdict_on_a_saturated_node_server_names_its_thread(tmp_path: Path)
         verdict_path = tmp_path / "v.json"
         run = subprocess.run(
             [sys.executable, "-m", "bottlenecktop", f"http://127.0.0.1:{port}/", "--headless", "--json",
-             str(verdict_path), "--max-time", "60", "--no-record", "--start-rps", "200"],
+             str(verdict_path), "--max-time", "60", "--no-record", *extra],
             cwd=ROOT, capture_output=True, text=True, timeout=120,
         )
         assert "Traceback" not in run.stderr, run.stderr
@@ -62,12 +66,38 @@ def test_the_verdict_on_a_saturated_node_server_names_its_thread(tmp_path: Path)
     finally:
         server.terminate()
         server.wait(5)
+    print(json.dumps({"capacity": verdict["capacity"], "bottleneck": verdict["bottleneck"],
+                      "connections": verdict["connections"]}, indent=1))
+    return run, verdict, server.pid
+
+
+def _names_the_servers_thread(verdict: dict[str, Any], pid: int) -> None:
     bottleneck = verdict["bottleneck"]
-    print(json.dumps({"capacity": verdict["capacity"], "bottleneck": bottleneck}, indent=1))
-    assert verdict["target"]["pid"] == server.pid
+    assert verdict["target"]["pid"] == pid
     # The server's one thread, scoped to the node process (or the node process itself), never the driver.
     assert bottleneck["resource"] == "cpu-thread", bottleneck
-    assert f"pid {server.pid}" in bottleneck["scope"], bottleneck
+    assert f"pid {pid}" in bottleneck["scope"], bottleneck
     assert not verdict["capacity"].get("driver_limited", False), verdict["capacity"]
     # The ramp found a rate near the server's capacity (one core / 0.4 ms = 2.5k req/s at most).
     assert 300 <= verdict["capacity"]["max_sustainable_rps"] <= 2600, verdict["capacity"]
+
+
+@NEEDS_NODE
+def test_the_verdict_on_a_saturated_node_server_names_its_thread(tmp_path: Path) -> None:
+    _, verdict, pid = _ramp_node(tmp_path, "--start-rps", "200")
+    _names_the_servers_thread(verdict, pid)
+    assert verdict["connections"]["cap"] == 256, verdict["connections"]
+
+
+@NEEDS_NODE
+def test_past_a_low_connection_cap_the_verdict_says_requests_waited_for_one(tmp_path: Path) -> None:
+    # 8 connections: past the server's capacity the open model needs more, so requests wait for a free one.
+    run, verdict, pid = _ramp_node(tmp_path, "--start-rps", "700", "--connections", "8")
+    _names_the_servers_thread(verdict, pid)
+    conns = verdict["connections"]
+    assert conns["cap"] == 8 and conns["peak"] == 8 and conns["capped"], conns
+    # Only near the server's capacity (the lower steps need one or two connections; a wait over 50 ms is still
+    # within the 500-ms SLO, so it may begin at the magic number's own rate), and said to be the target's slowness.
+    magic = verdict["capacity"]["max_sustainable_rps"]
+    assert conns["waited_late"] > 0 and conns["from_rps"] >= 0.8 * magic, conns
+    assert "Connections: from " in run.stdout and "not the driver's lateness" in run.stdout, run.stdout

@@ -71,8 +71,8 @@ def test_the_verdict_json_has_the_file_fields_and_the_plan_only_with_a_goal() ->
         b.step(rate, node=node(busy=10), target=proc(cpu=10))
     b.outcome(225, p99=5, reason="max-rps")
     plain, planned = build_verdict(b.header, b.frames), build_verdict(b.header, b.frames, goal_rps=1000)
-    assert list(plain.to_json_dict()) == [*VERDICT_KEYS, "what_if", "admission"]
-    assert list(planned.to_json_dict()) == [*VERDICT_KEYS, "plan", "what_if", "admission"]
+    assert list(plain.to_json_dict()) == [*VERDICT_KEYS, "what_if", "admission", "connections"]
+    assert list(planned.to_json_dict()) == [*VERDICT_KEYS, "plan", "what_if", "admission", "connections"]
     assert verdict_problems(planned.to_json_dict()) == []
     cost = planned.to_json_dict()["cost_per_request"]
     assert "memory_per_in_flight" not in cost  # not measured (no rise of memory with requests in flight): left out

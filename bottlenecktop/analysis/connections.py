@@ -1,0 +1,41 @@
+"""The driver's connections to the target in a ramp: the open model opens one per request in flight, up to a
+cap. Past it, requests wait for a free connection: their latency still counts from the time each was meant to
+leave (so the wait is in p99), and the wait is the target's slowness, not the driver's lateness."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bottlenecktop.probes.load.engines.base import LATE_S
+from bottlenecktop.session import Frame
+from bottlenecktop.verdict_types import Connections
+
+
+def connections_report(frames: Sequence[Frame]) -> Connections | None:
+    """None without driver seconds (observe and attach modes)."""
+    loads = [f.load for f in frames if f.load is not None and f.load.dt > 0]
+    if not loads:
+        return None
+    cap = max(s.max_connections for s in loads)
+    peak = max(s.connections for s in loads)
+    offered = sum(s.offered_rps * s.dt for s in loads)
+    waited = sum(s.waited for s in loads)
+    late = sum(s.conn_late for s in loads)
+    report = Connections(cap=cap, peak=peak, capped=cap > 0 and peak >= cap, waited=waited, waited_late=late,
+                         wait_p99_ms=round(max(s.wait_p99_ms for s in loads), 2))
+    first = next((s for s in loads if s.conn_late > 0), None)
+    if first is None:
+        report.effect = (f"the driver held at most {peak} connections{f' of {cap}' if cap else ''}; no request "
+                         f"waited over {LATE_S * 1000:.0f} ms for one")
+        return report
+    from_then = sum(s.offered_rps * s.dt for s in loads if s.t >= first.t)
+    report.from_rps, report.from_t = round(first.offered_rps, 1), round(first.t, 1)
+    share = late / from_then * 100 if from_then else 0.0
+    full = f"all {peak} connections (the cap) were busy" if report.capped else f"{peak} connections were busy"
+    report.effect = (
+        f"from {first.offered_rps:,.0f} req/s offered (t={first.t:.0f} s) {full} and {late:,} requests "
+        f"({share:.0f} % of those offered from then, {late / offered * 100 if offered else 0.0:.0f} % of the run) "
+        f"waited over {LATE_S * 1000:.0f} ms for one (p99 of the wait up to {report.wait_p99_ms:,.0f} ms); their "
+        "latency counts from the time each was meant to leave, so the wait is in p99: the target's slowness, not "
+        "the driver's lateness" + ("; --connections N raises the cap" if report.capped else ""))
+    return report
