@@ -48,6 +48,8 @@ class AgentFigures(msgspec.Struct, kw_only=True, omit_defaults=True):
     lag_p99_ms: float = 0.0  # (a ramp's: the peak second)
     late: int = 0  # requests it could not send on time
     lost: bool = False  # it stopped answering (a ramp: at some point)
+    connections: int = 0  # its open connections (an interval's)
+    max_connections: int = 0  # its cap on them
 
 
 class LoadSecond(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -75,6 +75,10 @@ class Pacer:
     def set_rate(self, rate: float, base: float | None = None) -> None:
         """Start a new constant-rate segment (requests per second, the global rate of all stripes; 0 pauses) at
         ``base`` (time.monotonic(); default now; a later base sends nothing until then)."""
+        if self.rate > 0.0 and self._loop is not None and not self._stopped:
+            # What the old segment had due by now still leaves: a pacer between wakeups (up to BACKLOG_TICK_MS
+            # while backlogged) would otherwise drop it, and each agent a different share of it.
+            self._hand_over(time.monotonic())
         self.rate = max(0.0, rate)
         self._base = time.monotonic() if base is None else base
         self._n = self.stripe_index
@@ -104,6 +108,7 @@ class Pacer:
         try:
             await self._done
         finally:
+            self._unpull()
             self._cancel()
 
     def _cancel(self) -> None:

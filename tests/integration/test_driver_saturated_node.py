@@ -97,7 +97,7 @@ def test_past_a_low_connection_cap_the_verdict_says_requests_waited_for_one(tmp_
     conns = verdict["connections"]
     assert conns["cap"] == 8 and conns["peak"] == 8 and conns["capped"], conns
     # Only near the server's capacity (the lower steps need one or two connections; a wait over 50 ms is still
-    # within the 500-ms SLO, so it may begin at the magic number's own rate), and said to be the target's slowness.
+    # within the 500-ms SLO, so it may begin at the magic number's own rate), and said to come from the cap.
     magic = verdict["capacity"]["max_sustainable_rps"]
     assert conns["waited_late"] > 0 and conns["from_rps"] >= 0.8 * magic, conns
-    assert "Connections: from " in run.stdout and "not the driver's lateness" in run.stdout, run.stdout
+    assert "Connections: from " in run.stdout and "up to the cap was busy" in run.stdout, run.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from bottlenecktop.analysis.verdict import build_verdict
+from bottlenecktop.probes.samples import AgentFigures
 from bottlenecktop.summary import summary_text
 from tests.support.timeline_builder import TimelineBuilder, header, node, proc
 
@@ -35,10 +36,11 @@ def test_a_ramp_past_the_cap_says_from_when_requests_waited_and_what_that_means(
     assert (c.cap, c.peak, c.capped) == (256, 256, True)
     assert c.waited == 5 * int(340 * 0.8) and c.waited_late == 5 * 170 and c.wait_p99_ms == 400.0
     assert c.from_rps == 340.0 and c.from_t == b.frames[15].t
-    assert "all 256 connections (the cap) were busy" in c.effect and "--connections" in c.effect
+    assert "every connection up to the cap was busy" in c.effect and "--connections N" in c.effect
     assert "50 % of those offered from then" in c.effect, c.effect
     text = summary_text(v)
     assert "Connections: from 340 req/s offered" in text and "counts from the time each was meant" in text
+    assert "does not count as the driver sending late" in text
 
 
 def test_a_ramp_within_the_cap_has_the_figures_but_no_summary_line() -> None:
@@ -55,3 +57,17 @@ def test_without_a_driver_there_is_no_connections_section() -> None:
     b.ticks(6, node=node(busy=10), target=proc(cpu=10))
     v = build_verdict(b.header, b.frames)
     assert v.connections is None and v.to_json_dict()["connections"] is None
+
+
+def test_one_agent_at_its_cap_is_capped_though_the_merged_seconds_are_not() -> None:
+    # Two agents, each capped at 256: one holds all 256, the other 200. Merged: 456 of 512.
+    b = _ramp(capped_from=340.0)
+    for f in b.frames:
+        assert f.load is not None
+        if f.load.connections == 256:
+            f.load = msgspec.structs.replace(f.load, connections=456, max_connections=512, agents=[
+                AgentFigures(agent=0, connections=256, max_connections=256),
+                AgentFigures(agent=1, connections=200, max_connections=256)])
+    c = build_verdict(b.header, b.frames).connections
+    assert c is not None and c.capped and c.peak == 456 and c.cap == 512
+    assert "every connection up to the cap was busy" in c.effect, c.effect

@@ -294,7 +294,7 @@ def _kernel_downstream_describe(span: Span, ctx: Context) -> list[str]:
             if peak.mean("peer_thread") > 0:
                 said += (f", its busiest thread ({peak.common('peer_thread_name')}) "
                          f"{peak.mean('peer_thread'):.0f} %")
-            if len(peak.hits) < len(span.hits):  # judged at the span's top load: say which
+            if peak.mean("rps") > 0 and len(peak.hits) < len(span.hits):  # judged at the top load: say which
                 said += f", at {peak.mean('rps'):.0f} req/s"
         out.append(said)
     where = _where_on_peer(span, ctx, peer) or _where(span, ctx, ("client", "socket", "lock"))

@@ -36,7 +36,8 @@ def figures(info: AgentInfo, second: AgentSecond) -> AgentFigures:
     load, dt = second.load, max(second.load.dt, 1e-3)
     return AgentFigures(agent=info.agent, host=info.host, pid=info.pid, offered_rps=round(second.offered / dt, 2),
                         achieved_rps=round(load.ok / dt, 2), sent=load.sent, ok=load.ok,
-                        cpu_pct=round(load.driver_cpu_pct, 1), lag_p99_ms=round(load.lag_p99_ms, 2), late=load.late)
+                        cpu_pct=round(load.driver_cpu_pct, 1), lag_p99_ms=round(load.lag_p99_ms, 2), late=load.late,
+                        connections=load.connections, max_connections=load.max_connections)
 
 
 def merge_second(parts: Sequence[tuple[AgentInfo, AgentSecond]], t: float) -> LoadSecond:

@@ -185,6 +185,8 @@ class Engine(EngineBase):
             self._forget(conn)
             if conn.transport is not None:
                 conn.transport.close()
+            if self.pull is not None:
+                self.pull(now)  # the arrivals due join the queue before a new connection opens for them
             self._refill(now)
 
     def _next(self, conn: _Conn, now: float) -> None:
@@ -281,6 +283,8 @@ class Engine(EngineBase):
         if self._closing:
             return
         now = time.monotonic()
+        if self.pull is not None:
+            self.pull(now)  # a connection fewer: the due arrivals join the queue before one opens for them
         if self.closed_n:
             asyncio.get_running_loop().call_later(CLOSED_ERROR_PAUSE_S, self._refill, now)
         else:
