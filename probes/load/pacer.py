@@ -140,14 +140,18 @@ class Pacer:
         if not self._hand_over(time.monotonic()):
             self._unpull()
             return  # the segment is over: the next set_rate arms the pacer again
-        wait_ms = max(TICK_MS, math.ceil((self._base + self._n / self.rate - time.monotonic()) * 1000.0))
         backlog = self._backlog
-        if backlog is not None:
-            if backlog.backlogged:
-                backlog.pull = self._pull
-                wait_ms = max(wait_ms, BACKLOG_TICK_MS)
-            else:
-                backlog.pull = None
+        if backlog is not None and backlog.backlogged:
+            backlog.pull = self._pull
+            self._arm(time.monotonic(), BACKLOG_TICK_MS)
+        else:
+            self._unpull()
+            self._arm(time.monotonic(), TICK_MS)
+
+    def _arm(self, now: float, at_least_ms: int) -> None:
+        """The next wakeup: at the next intended time, but not sooner than ``at_least_ms``."""
+        assert self._loop is not None
+        wait_ms = max(at_least_ms, math.ceil((self._base + self._n / self.rate - now) * 1000.0))
         self._timer = self._loop.call_later(wait_ms / 1000.0, self._tick)
 
     def _pull(self, now: float) -> None:
@@ -156,13 +160,9 @@ class Pacer:
             self._unpull()
             return
         going = self._hand_over(now)
-        backlog = self._backlog
-        if not going:
-            self._unpull()
-            self._cancel()
-        elif backlog is not None and not backlog.backlogged:
-            # Nothing waits any more (this connection goes idle): arrivals must leave on their own time again.
-            self._unpull()
-            self._cancel()
-            wait_ms = max(TICK_MS, math.ceil((self._base + self._n / self.rate - now) * 1000.0))
-            self._timer = self._loop.call_later(wait_ms / 1000.0, self._tick)
+        if going and self._backlog is not None and self._backlog.backlogged:
+            return
+        self._unpull()
+        self._cancel()
+        if going:  # nothing waits any more (this connection goes idle): arrivals leave on their own time again
+            self._arm(now, TICK_MS)

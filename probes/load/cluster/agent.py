@@ -54,14 +54,12 @@ class LoadAgent:
         """Hand over a cluster.messages.Segment (as a map) to the driver process."""
         self._write(load_wire.encode("c", ("segment", segment)))
 
-    def drain(self, timeout: float, at_wall: float | None = None) -> bool:
-        """Stop sending at ``at_wall`` (this host's time.time(); None: now) until the requests out are answered;
-        True once the driver says so within ``timeout`` of that instant."""
+    def drain(self, timeout: float, at_wall: float) -> bool:
+        """Stop sending at ``at_wall`` (this host's time.time()) until the requests out are answered; True once
+        the driver says so within ``timeout`` of that instant."""
         self._drained.clear()
         self._write(load_wire.encode("c", ("drain", at_wall)))
-        if at_wall is not None:
-            timeout += max(0.0, at_wall - time.time())
-        return self._drained.wait(timeout)
+        return self._drained.wait(timeout + max(0.0, at_wall - time.time()))
 
     def take(self) -> tuple[list[bytes], list[str], bool]:
         """The AgentSeconds (msgpack) and event lines since the last call, and whether the process has ended."""
