@@ -13,14 +13,16 @@ window only. Targets, all on 127.0.0.1 and pinned to CPU 1 (the driver and wrk t
 The table gives, per case: the driver's responses per second, its CPU per response (us), the p99 of its
 schedule lag (how late the driver handed requests over against their intended time, ms; the worst second),
 the share it handed over late (over 50 ms: the driver's own fault), the share that waited over 50 ms for a
-connection (every connection up to the cap busy: the target's slowness), the connections it held, and wrk's CPU
-per request against the same target at full speed (wrk -t1 -c64). A last line gives the floor under all of it:
+connection (every connection up to the cap busy: the target's slowness), the connections it held, wrk's CPU
+per request against the same target at full speed (wrk -t1 -c64), and how often the driver slept and woke per
+response (its voluntary context switches, from /proc). A last line gives the floor under all of it:
 what one sleep-and-wake of a bare ``time.sleep`` loop costs on this CPU at 100, 1,000 and 3,000 wakeups a
 second (an open-model driver at a low rate wakes about twice per request: once to send, once for the reply),
 and of the same loop in C when there is a C compiler (what a wakeup costs any program on this machine).
 
     .venv/bin/python benchmarks/driver_cpu_per_request.py [--seconds 5] [--rates 100,500,2000,10000,50000]
         [--profile DIR]   # also record each case with py-spy (raw folded stacks in DIR; CPU figures then skew)
+        [--engine fast|curl] [--no-saturated]
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class Row:
     conn_late_share: float  # requests that waited over the late threshold for a connection / offered
     connections: int  # most connections open in a second
     wrk_us: float  # wrk's CPU per request against the same target at full speed
+    wakeups: float = 0.0  # the driver's voluntary context switches (sleeps that ended) per response
 
 
 def free_port() -> int:
@@ -108,7 +111,8 @@ def node(burn_ms: float, delay_ms: float) -> Iterator[str]:
             proc.wait(5)
 
 
-def run_case(target: str, url: str, rate: float, seconds: float, wrk_us: float, profile: Path | None) -> Row:
+def run_case(target: str, url: str, rate: float, seconds: float, wrk_us: float, profile: Path | None,
+             engine: str = "auto") -> Row:
     """The driver at one fixed offered rate: its CPU and schedule over ``seconds`` after a warm-up."""
     total = WARMUP_S + seconds
     config = DriverConfig(
@@ -120,6 +124,7 @@ def run_case(target: str, url: str, rate: float, seconds: float, wrk_us: float, 
         max_error_rate=1.0,
         max_time=total + 1.0,
         t0=time.monotonic(),
+        engine=engine,
     )
     driver = LoadDriver(config)
     pid = driver.start()
@@ -134,11 +139,11 @@ def run_case(target: str, url: str, rate: float, seconds: float, wrk_us: float, 
             spy_argv = [str(Path(sys.executable).with_name("py-spy")), "record", "--nonblocking", "--rate", "1000",
                         "--format", "raw", "-o", str(out), "--pid", str(pid), "--duration", f"{seconds:.0f}"]
             spy = subprocess.Popen(spy_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cpu0, t0 = proc.cpu_times(), time.monotonic()
+        cpu0, t0, cs0 = proc.cpu_times(), time.monotonic(), proc.num_ctx_switches()
         while time.monotonic() - t0 < seconds:
             time.sleep(0.2)
             seconds_in.extend(m for m in driver.poll() if isinstance(m, LoadSecond))
-        cpu1, t1 = proc.cpu_times(), time.monotonic()
+        cpu1, t1, cs1 = proc.cpu_times(), time.monotonic(), proc.num_ctx_switches()
     finally:
         driver.stop()
         if spy is not None:
@@ -159,6 +164,7 @@ def run_case(target: str, url: str, rate: float, seconds: float, wrk_us: float, 
         conn_late_share=sum(s.conn_late for s in full) / offered if offered else 0.0,
         connections=max((s.connections for s in full), default=0),
         wrk_us=wrk_us,
+        wakeups=(cs1.voluntary - cs0.voluntary) / max(responses * (t1 - t0) / window, 1),
     )
 
 
@@ -168,14 +174,30 @@ def wrk_cpu_us(url: str, seconds: float) -> tuple[float, float]:
     return rps, cpu * 1e6
 
 
+# A bare Python loop that only sleeps, and a bare uvloop loop that only wakes for a timer (the driver's loop with
+# nothing to do). getrusage, not os.times: clock ticks of 10 ms are too coarse for 300 wakeups.
 WAKEUP_PROBE = """
-import os, sys, time
-period = 1.0 / float(sys.argv[1]); n = int(2.0 / period)
-t0 = os.times()
-for _ in range(n):
-    time.sleep(period)
-t1 = os.times()
-print((t1.user - t0.user + t1.system - t0.system) / n)
+import resource, sys, time
+period = 1.0 / float(sys.argv[1]); n = int(3.0 / period)
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+if sys.argv[2] == "uvloop":
+    import asyncio, uvloop
+    async def wake():
+        loop = asyncio.get_running_loop()
+        for _ in range(n):
+            done = loop.create_future()
+            loop.call_later(period, done.set_result, None)
+            await done
+    uvloop.install()
+    c0 = cpu(); asyncio.run(wake()); c1 = cpu()
+else:
+    c0 = cpu()
+    for _ in range(n):
+        time.sleep(period)
+    c1 = cpu()
+print((c1 - c0) / n)
 """
 
 
@@ -213,9 +235,10 @@ def wakeup_floor_c_us(rates: tuple[int, ...]) -> list[float] | None:
                                      check=True).stdout.strip()) for hz in rates]
 
 
-def wakeup_floor_us(per_second: int) -> float:
-    """CPU (us) of one sleep-and-wake of a bare Python loop on CPU 0, ``per_second`` times a second."""
-    out = subprocess.run([*pin(0), sys.executable, "-c", WAKEUP_PROBE, str(per_second)],
+def wakeup_floor_us(per_second: int, kind: str = "sleep") -> float:
+    """CPU (us) of one sleep-and-wake of a bare Python loop (``sleep``) or uvloop loop (``uvloop``) on CPU 0,
+    ``per_second`` times a second."""
+    out = subprocess.run([*pin(0), sys.executable, "-c", WAKEUP_PROBE, str(per_second), kind],
                          capture_output=True, text=True, check=True)
     return float(out.stdout.strip()) * 1e6
 
@@ -226,6 +249,8 @@ def main() -> None:
     parser.add_argument("--rates", default="100,500,2000,10000,50000", help="offered rates against nginx, req/s")
     parser.add_argument("--node-rates", default="100,500,2000,10000", help="offered rates against node 5ms")
     parser.add_argument("--profile", type=Path, help="record each case with py-spy into this directory")
+    parser.add_argument("--engine", default="auto", help="the driver's engine (auto, fast, curl); auto as a ramp")
+    parser.add_argument("--no-saturated", action="store_true", help="skip the saturated case")
     args = parser.parse_args()
     for tool in ("nginx", "node", "wrk"):
         if not shutil.which(tool):
@@ -239,34 +264,39 @@ def main() -> None:
     rows: list[Row] = []
     with nginx() as (url, _):
         _, wrk_us = wrk_cpu_us(url, args.seconds)
-        rows.extend(run_case("nginx", url, rate, args.seconds, wrk_us, args.profile) for rate in rates)
+        rows.extend(run_case("nginx", url, rate, args.seconds, wrk_us, args.profile, args.engine)
+                    for rate in rates)
     with node(0.0, 5.0) as url:
         _, wrk_us = wrk_cpu_us(url, args.seconds)
-        rows.extend(run_case("node 5ms", url, rate, args.seconds, wrk_us, args.profile) for rate in node_rates)
-    with node(0.3, 0.0) as url:
-        capacity, wrk_us = wrk_cpu_us(url, args.seconds)
-        rate = round(capacity * SATURATE_FACTOR, -1)
-        rows.append(run_case("node saturated", url, rate, args.seconds, wrk_us, args.profile))
+        rows.extend(run_case("node 5ms", url, rate, args.seconds, wrk_us, args.profile,
+                             args.engine) for rate in node_rates)
+    if not args.no_saturated:
+        with node(0.3, 0.0) as url:
+            capacity, wrk_us = wrk_cpu_us(url, args.seconds)
+            rate = round(capacity * SATURATE_FACTOR, -1)
+            rows.append(run_case("node saturated", url, rate, args.seconds, wrk_us, args.profile, args.engine))
     print(f"# driver CPU per request, {datetime.datetime.now().isoformat(timespec='seconds')}")
     print(
         f"# {platform.node()}: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"Linux {platform.release()}, Python {platform.python_version()}; targets on CPU 1, driver and wrk on "
         f"CPU 0, {WARMUP_S:g} s warm-up + {args.seconds:g} s measured per case"
-        + ("; py-spy attached (CPU skewed)" if args.profile else "")
+        + f"; engine {args.engine}" + ("; py-spy attached (CPU skewed)" if args.profile else "")
     )
     print(
         f"{'target':15} {'offered/s':>10} {'resp/s':>9} {'CPU us/req':>11} {'CPU %':>6} {'lag p99 ms':>11} "
-        f"{'late %':>7} {'conn-late %':>12} {'conns':>6} {'wrk us/req':>11}"
+        f"{'late %':>7} {'conn-late %':>12} {'conns':>6} {'wrk us/req':>11} {'wakeups/req':>12}"
     )
     for r in rows:
         print(
             f"{r.target:15} {r.offered_rps:>10,.0f} {r.rps:>9,.0f} {r.cpu_us:>11.1f} {r.cpu_pct:>6.1f} "
             f"{r.lag_p99_ms:>11.1f} {r.late_share * 100:>7.2f} {r.conn_late_share * 100:>12.2f} {r.connections:>6} "
-            f"{r.wrk_us:>11.1f}"
+            f"{r.wrk_us:>11.1f} {r.wakeups:>12.2f}"
         )
     hz_list = (100, 1000, 3000)
     floors = ", ".join(f"{wakeup_floor_us(hz):.0f} us at {hz:,}/s" for hz in hz_list)
     print(f"# floor: one sleep-and-wake of a bare time.sleep loop costs {floors}")
+    floors = ", ".join(f"{wakeup_floor_us(hz, 'uvloop'):.0f} us at {hz:,}/s" for hz in hz_list[:2])
+    print(f"# floor in a bare uvloop loop (one timer, nothing else; its timers count whole ms): {floors}")
     c_floors = wakeup_floor_c_us(hz_list)
     if c_floors is not None:
         said = ", ".join(f"{us:.0f} us at {hz:,}/s" for us, hz in zip(c_floors, hz_list, strict=True))
