@@ -15,10 +15,11 @@ schedule lag (how late the driver handed requests over against their intended ti
 the share it handed over late (over 50 ms: the driver's own fault), the share that waited over 50 ms for a
 connection (every connection up to the cap busy: the target's slowness), the connections it held, wrk's CPU
 per request against the same target at full speed (wrk -t1 -c64), and how often the driver slept and woke per
-response (its voluntary context switches, from /proc). A last line gives the floor under all of it:
+response (its voluntary context switches, from /proc). The last lines give the floor under all of it:
 what one sleep-and-wake of a bare ``time.sleep`` loop costs on this CPU at 100, 1,000 and 3,000 wakeups a
 second (an open-model driver at a low rate wakes about twice per request: once to send, once for the reply),
-and of the same loop in C when there is a C compiler (what a wakeup costs any program on this machine).
+of a bare uvloop loop waiting for one timer (the driver's loop with nothing to do) at 100 and 1,000, and of the
+sleep loop in C when there is a C compiler (what a wakeup costs any program on this machine).
 
     .venv/bin/python benchmarks/driver_cpu_per_request.py [--seconds 5] [--rates 100,500,2000,10000,50000]
         [--profile DIR]   # also record each case with py-spy (raw folded stacks in DIR; CPU figures then skew)

@@ -143,10 +143,11 @@ class Pacer:
         backlog = self._backlog
         if backlog is not None and backlog.backlogged:
             backlog.pull = self._pull
-            self._arm(time.monotonic(), BACKLOG_TICK_MS)
+            at_least_ms = BACKLOG_TICK_MS
         else:
             self._unpull()
-            self._arm(time.monotonic(), TICK_MS)
+            at_least_ms = TICK_MS
+        self._arm(time.monotonic(), at_least_ms)
 
     def _arm(self, now: float, at_least_ms: int) -> None:
         """The next wakeup: at the next intended time, but not sooner than ``at_least_ms``."""
