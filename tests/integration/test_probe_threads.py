@@ -63,7 +63,9 @@ def test_each_wait_has_its_class_and_peer(tmp_path: Path, servers: list[ListenSe
     ports = [str(s.port) for s in servers]
     with process([sys.executable, script, "20", *ports, str(tmp_path / "fsync.bin")]) as (proc, words):
         tids = {k: int(v) for k, v in (w.split("=") for w in words)}
-        sample, by_tid = _threads_by_tid(proc.pid, 3.0)
+        # 5 s (about 25 sweeps): on a fast disk the fsync thread is in D state in only some of them (a CI run saw
+        # it in none of 15 sweeps over 3 s).
+        sample, by_tid = _threads_by_tid(proc.pid, 5.0)
     def top(name: str) -> ThreadWait:
         tw = by_tid.get(tids[name])
         assert tw is not None, (name, tids[name], sorted(by_tid))

@@ -44,7 +44,7 @@ def select_wait():
     select.select([conns[0]], [], [], seconds)
 def disk_writer():
     path = sys.argv[5]
-    block = os.urandom(1 << 16)
+    block = os.urandom(1 << 20)  # 1 MiB per fsync: a 64-KiB block left fsync too short to be seen in D state
     deadline = time.monotonic() + seconds
     with open(path, "wb") as f:
         while time.monotonic() < deadline:
