@@ -50,8 +50,11 @@ def _capacity(verdict: Verdict) -> list[str]:
     cap = verdict.capacity
     within = f"within the SLO (p99 <= {_ms(cap.slo.p99_ms)}, errors <= {_pct(cap.slo.error_rate)})"
     rps = cap.max_sustainable_rps
+    if cap.ramp_end_reason == "driver-not-started":
+        return [f"The run failed: {verdict.failure or 'the load driver could not start'}.",
+                "Magic number: none measured (no load was driven)."]
     cut = cap.ramp_end_reason == "driver-exited"
-    cut_line = "  The run was cut short: the load driver exited before the ramp ended."
+    cut_line = f"  The run was cut short: {verdict.failure or 'the load driver exited before the ramp ended'}."
     if rps is None:
         if not verdict.steps:
             return ["Magic number: none measured (no load was driven)."] + ([cut_line] if cut else [])
@@ -75,6 +78,8 @@ def _capacity(verdict: Verdict) -> list[str]:
 
 def _bottleneck(verdict: Verdict) -> list[str]:
     neck = verdict.bottleneck
+    if verdict.capacity.ramp_end_reason == "driver-not-started":
+        return ["Bottleneck: not judged (no load was driven)."]
     if neck.resource == "none":
         head = "Bottleneck: none found"
     else:

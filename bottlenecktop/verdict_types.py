@@ -226,6 +226,7 @@ class Verdict(msgspec.Struct, kw_only=True):
     what_if: list[WhatIf] = []  # what it would take to go higher, where a law applies to the bottleneck
     admission: Admission | None = None
     connections: Connections | None = None  # a ramp's connections to the target (None: no driver)
+    failure: str | UnsetType = UNSET  # only when the run failed: what made it, in one line (the driver could not start)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The verdict file's JSON object (UNSET fields left out)."""

@@ -24,6 +24,7 @@ RampEndReason = Literal[
     "max-rps", "max-connections", "plateau",  # the ramp's own ceiling (open, closed model), or throughput flat
     "stopped", "max-time",  # a person, or --max-time
     "driver-exited", "driver-error", "bad-target",  # the driver could not go on
+    "driver-not-started",  # the driver's process died before it sent a request
     "agent-lost",  # several load agents: every agent was lost (one lost agent reruns its step with the others)
 ]
 
@@ -123,6 +124,7 @@ class RampOutcome(msgspec.Struct, kw_only=True, omit_defaults=True):
     confirmed: bool = False  # held for the confirmation window and sustained
     driver_limited: bool = False  # the driver, not the target, was the limit: the rate is a lower bound
     reason: RampEndReason = ""  # what ended the ramp
+    why: str = ""  # a driver that died: the last line it wrote to its stderr
     agents: list[AgentFigures] = []  # several load agents: each one's figures over the whole ramp
 
 

@@ -70,8 +70,14 @@ def bar_status(header: Header, frames: Sequence[Frame], verdict: Verdict | None 
         name = neck.resource
         text = _finding_text(name, "is the bottleneck" if name != "none" else "no bottleneck found",
                              neck.scope, neck.evidence)
+        if verdict.capacity.ramp_end_reason == "driver-not-started":
+            text = ""  # nothing was judged: the failure is the whole story
         if exited:
-            text = f"{exited} · {text}"
+            text = f"{exited} · {text}" if text else exited
+        if isinstance(verdict.failure, str):
+            text = f"the run failed: {verdict.failure}" + (f" · {text}" if text else "")
+            return BarStatus("exited", text, verdict.capacity.max_sustainable_rps, "failed", final=True,
+                             resource=None if name == "none" else name, lower_bound=verdict.capacity.lower_bound)
         return BarStatus("exited" if exited else "final", text, verdict.capacity.max_sustainable_rps, "done",
                          final=True, resource=None if name == "none" else name, next_step=next_step(verdict))
     magic: float | None = None

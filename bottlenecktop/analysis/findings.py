@@ -11,8 +11,8 @@ from bottlenecktop.verdict_types import RESOURCES, FindingResource, Severity
 
 __all__ = ["RESOURCES", "SATURATED", "TARGET_EXIT", "WARNING", "Finding", "LiveStatus", "StatusPhase"]
 
-# What the run is doing: the driver's phase, or no driver (observing) or none yet (starting).
-StatusPhase = LoadPhase | Literal["observing", "starting"]
+# What the run is doing: the driver's phase, or no driver (observing) or none yet (starting), or over and failed.
+StatusPhase = LoadPhase | Literal["observing", "starting", "failed"]
 
 # A finding that is told but never named as the bottleneck (not a resource that limits the rate).
 TARGET_EXIT: Final = "target-exit"

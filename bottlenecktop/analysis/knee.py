@@ -22,7 +22,7 @@ ENDINGS: dict[RampEndReason, Ending] = {
     "max-rps": "open", "max-connections": "open", "max-time": "open", "stopped": "open",
     "plateau": "plateau",
     "driver-exited": "failed", "driver-error": "failed", "bad-target": "failed",
-    "agent-lost": "failed",
+    "agent-lost": "failed", "driver-not-started": "failed",
 }
 OPEN_ENDED: frozenset[RampEndReason] = frozenset(r for r, e in ENDINGS.items() if e == "open")
 LIMIT_REASONS: frozenset[RampEndReason] = frozenset(r for r, e in ENDINGS.items() if e == "limit")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from msgspec import UNSET
+
 from bottlenecktop.analysis.agents import agents_report
 from bottlenecktop.analysis.attribution import at_knee
 from bottlenecktop.analysis.capacity import ceilings, plan, request_cost
@@ -63,6 +65,16 @@ def _driver_starved(frames: Sequence[Frame], findings: list[Finding]) -> Finding
     if note not in lead.evidence:
         lead.evidence.append(note)
     return lead
+
+
+def run_failure(frames: Sequence[Frame]) -> str | None:
+    """What made the run fail, in one line, when its load driver could not start or died before the ramp ended;
+    None when the run did not fail that way."""
+    outcome = next((f.outcome for f in reversed(frames) if f.outcome is not None), None)
+    if outcome is None or outcome.reason not in ("driver-not-started", "driver-exited"):
+        return None
+    what = "could not start" if outcome.reason == "driver-not-started" else "exited before the ramp ended"
+    return f"the load driver {what}" + (f": {outcome.why}" if outcome.why else "")
 
 
 def _choose(findings: list[Finding], magic: Magic, hit_limit: bool,
@@ -152,7 +164,12 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
                 findings = [*(f for f in findings if f is not old), knee_lead]
                 lead, confidence = knee_lead, round(knee_lead.score, 2)
     duration = frames[-1].t - frames[0].t + header.interval if frames else 0.0
-    if lead is not None and lead.resource != TARGET_EXIT:
+    failure = run_failure(frames)
+    if magic.reason == "driver-not-started":  # no load was driven: there is nothing to judge
+        assert failure is not None
+        lead, findings = None, []
+        bottleneck = Bottleneck(resource="none", scope="run", confidence=0.0, evidence=[f"not judged: {failure}"])
+    elif lead is not None and lead.resource != TARGET_EXIT:
         evidence = list(lead.evidence)
         if lead.severity != SATURATED and not any(e.startswith("missing: ") for e in evidence):
             evidence.append(f"missing: the leading candidate, {lead.resource}, never stayed past its saturation "
@@ -195,6 +212,7 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
         mode=header.mode,
         duration_s=_r(duration),
         window_s=window,
+        failure=UNSET if failure is None else failure,
     )
     named = lead if lead is not None and lead.resource == bottleneck.resource else None
     verdict.what_if = what_if(frames, named, _r(magic.rps), ceilings(header, frames, cost))  # the number as said

@@ -124,7 +124,7 @@ class LiveRun:
             return SIGNAL_EXITS[reason]
         if self.runner.failure is not None:
             return 1
-        if self.runner.outcome is not None and self.runner.outcome.reason == "driver-exited":
+        if self.runner.outcome is not None and self.runner.outcome.reason in ("driver-exited", "driver-not-started"):
             return 1
         if self.config.mode in ("ramp", "demo"):
             best = self.verdict.capacity.max_sustainable_rps if self.verdict is not None else None

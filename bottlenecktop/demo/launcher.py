@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,6 +27,7 @@ from typing import IO, Any
 import psutil
 
 from bottlenecktop.demo.kinds import describe, resolve_options, spec_for
+from bottlenecktop.probes.python_child import last_line, module_argv
 
 
 @dataclass
@@ -161,12 +161,6 @@ class _Spawner:
 _spawner = _Spawner()
 
 
-def _last_line(f: IO[bytes]) -> str:
-    f.seek(0)
-    lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
-    return lines[-1] if lines else "no message"
-
-
 def _read_ready(child: _Child, deadline: float) -> dict[str, Any] | None:
     """The child's ready line, or None if it exited or the deadline passed first."""
     assert child.proc.stdout is not None
@@ -198,7 +192,7 @@ def _accepts(port: int, deadline: float) -> bool:
 
 
 def _launch(kind: str, options: dict[str, str], deadline: float, extra: list[str]) -> _Child:
-    argv = [sys.executable, "-m", "bottlenecktop.demo", "--child", "--parent-pid", str(os.getpid())]
+    argv = [*module_argv("bottlenecktop.demo"), "--child", "--parent-pid", str(os.getpid())]
     argv += ["--bottleneck", kind, *extra, *(f"{k}={v}" for k, v in options.items())]
     stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept open with the child, closed by stop
     try:
@@ -221,7 +215,7 @@ def _wait_ready(child: _Child, kind: str, timeout: float, deadline: float) -> No
     except subprocess.TimeoutExpired:
         code = None
     why = f"exited with status {code}" if code is not None else f"did not accept connections within {timeout:g} s"
-    raise RuntimeError(f"demo server ({kind}) {why}: {_last_line(child.stderr)}")
+    raise RuntimeError(f"demo server ({kind}) {why}: {last_line(child.stderr) or 'no message'}")
 
 
 # Room for every request the async-downstream kind lets through: its own concurrency limit is the point.

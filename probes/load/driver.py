@@ -13,9 +13,10 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
+import tempfile
 import threading
 import time
+from typing import IO
 
 from bottlenecktop.probes.load import wire as load_wire
 from bottlenecktop.probes.load.config import ENGINES, DriverConfig
@@ -23,7 +24,8 @@ from bottlenecktop.probes.load.engines import curl_available, engine_name
 from bottlenecktop.probes.load.reports import DriverReports
 from bottlenecktop.probes.load.target import BadTarget, build_target
 from bottlenecktop.probes.parent_death import dying_with_parent
-from bottlenecktop.probes.samples import RampOutcome
+from bottlenecktop.probes.python_child import exit_text, last_line, module_argv
+from bottlenecktop.probes.samples import LoadSecond, RampOutcome
 
 __all__ = ["ENGINES", "DriverConfig", "LoadDriver"]
 
@@ -52,6 +54,8 @@ class LoadDriver(DriverReports):
         self._write_lock = threading.Lock()
         self._outcome_queued = threading.Event()
         self._stopped = False
+        self._sent_any = False  # a second with a request sent came back: the driver did start
+        self._stderr: IO[bytes] | None = None  # the child's stderr, for the line it dies with
 
     @property
     def pid(self) -> int | None:
@@ -63,12 +67,14 @@ class LoadDriver(DriverReports):
             return self._proc.pid
         env = dict(os.environ)
         # besides the stdin EOF: it dies with its parent
-        argv, preexec = dying_with_parent([sys.executable, "-m", "bottlenecktop.probes.load.worker"], signal.SIGTERM)
+        argv, preexec = dying_with_parent(module_argv("bottlenecktop.probes.load.worker"), signal.SIGTERM)
+        if not env.get("BOTTLENECKTOP_DRIVER_STDERR"):
+            self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - read when the child dies, closed by stop
         self._proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL if not env.get("BOTTLENECKTOP_DRIVER_STDERR") else None,
+            stderr=self._stderr,
             env=env,
             close_fds=True,
             preexec_fn=preexec,
@@ -109,6 +115,8 @@ class LoadDriver(DriverReports):
         with contextlib.suppress(OSError):
             if proc.stdin is not None:
                 proc.stdin.close()
+        if self._stderr is not None:
+            self._stderr.close()
 
     # --- internals
 
@@ -142,8 +150,13 @@ class LoadDriver(DriverReports):
                 self._inbox.put(payload)
                 if kind == "o":
                     self._outcome_queued.set()
+                elif isinstance(payload, LoadSecond) and payload.sent:
+                    self._sent_any = True
         code = proc.wait()
         if not self._outcome_queued.is_set():
-            self._events.put(f"the load driver exited unexpectedly (exit status {code})")
-            self._inbox.put(RampOutcome(t=time.monotonic() - self.config.t0, reason="driver-exited"))
+            line = last_line(self._stderr) if self._stderr is not None else ""
+            what = "exited unexpectedly" if self._sent_any else "could not start"
+            self._events.put(f"the load driver {what} ({exit_text(code)})" + (f": {line}" if line else ""))
+            self._inbox.put(RampOutcome(t=time.monotonic() - self.config.t0, why=line or exit_text(code),
+                                        reason="driver-exited" if self._sent_any else "driver-not-started"))
             self._outcome_queued.set()

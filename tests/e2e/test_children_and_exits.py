@@ -3,6 +3,7 @@ says how the run ended: 130 / 143 after SIGINT / SIGTERM, 1 when stdout or stder
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -152,3 +153,39 @@ def test_a_driver_killed_mid_ramp_reports_a_lower_bound_and_exit_1(tmp_path: Pat
     assert magic is not None, out
     assert float(magic.group(1).replace(",", "")) >= 10
     assert "cut short" in out and "lower bound" in out
+
+
+# Python runs sitecustomize in every interpreter on PYTHONPATH before the main module: this one ends the load
+# driver's process at its start, as a broken install or a missing module would, and leaves the rest running.
+_DRIVER_DIES_AT_START = '''import os, sys
+if "bottlenecktop.probes.load.worker" in sys.orig_argv:
+    sys.stderr.write("Traceback (most recent call last):\\n  ...\\n"
+                     "ModuleNotFoundError: No module named 'bottlenecktop.probes.load.engines.x'\\n")
+    sys.stderr.flush()
+    os._exit(1)
+'''
+
+
+def test_a_driver_that_cannot_start_fails_the_run_and_says_why(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_DRIVER_DIES_AT_START)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    rec, verdict_path = tmp_path / "r.btrec", tmp_path / "v.json"
+    with CapacityServer(slots=8, work_ms=5) as server:
+        proc = subprocess.run([*CLI, server.url, "--headless", "--record", str(rec), "--json", str(verdict_path),
+                               "--max-time", "30"], cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, env=env, timeout=60)
+    why = "ModuleNotFoundError: No module named 'bottlenecktop.probes.load.engines.x'"
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    assert f"the load driver could not start (exit status 1): {why}" in proc.stderr, proc.stderr
+    assert f"The run failed: the load driver could not start: {why}." in proc.stdout, proc.stdout
+    assert "none found" not in proc.stdout and "no bottleneck" not in proc.stdout, proc.stdout
+    verdict = json.loads(verdict_path.read_text())
+    assert verdict["failure"] == f"the load driver could not start: {why}"
+    assert verdict["capacity"]["ramp_end_reason"] == "driver-not-started"
+    assert verdict["capacity"]["max_sustainable_rps"] is None and verdict["steps"] == []
+    recording = read_recording(rec)  # the recording says the same, so replay does
+    assert recording.closed and recording.verdict is not None
+    assert recording.verdict.failure == verdict["failure"]

@@ -12,14 +12,15 @@ import os
 import queue
 import socket
 import subprocess
-import sys
+import tempfile
 import threading
 import time
 from dataclasses import replace
-from typing import Any
+from typing import IO, Any
 
 from bottlenecktop.probes.load import wire as load_wire
 from bottlenecktop.probes.load.config import DriverConfig
+from bottlenecktop.probes.python_child import exit_text, last_line, module_argv
 
 
 class LoadAgent:
@@ -33,6 +34,8 @@ class LoadAgent:
         self._drained = threading.Event()
         self._exited = threading.Event()
         self._lock = threading.Lock()
+        self._stderr: IO[bytes] | None = None  # the driver process's stderr, for the line it dies with
+        self._stopping = False
 
     def clock(self) -> float:
         """This host's wall clock (time.time(), seconds): the controller measures its offset."""
@@ -42,10 +45,11 @@ class LoadAgent:
         """Start the driver process as agent ``index`` of ``count``; its host name and pids."""
         config = replace(config, agent=True, stripe_index=index, stripe_count=count, t0=time.monotonic())
         env = dict(os.environ)
+        if not env.get("BOTTLENECKTOP_DRIVER_STDERR"):
+            self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - read when the child dies
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "bottlenecktop.probes.load.worker"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=None if env.get("BOTTLENECKTOP_DRIVER_STDERR") else subprocess.DEVNULL,
-            env=env, close_fds=True)
+            module_argv("bottlenecktop.probes.load.worker"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self._stderr, env=env, close_fds=True)
         self._write(load_wire.encode("cfg", config))
         threading.Thread(target=self._read, name="load-agent-reader", daemon=True).start()
         return {"host": self.host, "pid": self._proc.pid, "worker_pid": os.getpid()}
@@ -76,6 +80,7 @@ class LoadAgent:
         proc = self._proc
         if proc is None:
             return
+        self._stopping = True
         if proc.poll() is None:
             self._write(load_wire.encode("c", ("stop", None)))
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -109,5 +114,9 @@ class LoadAgent:
                 self._events.put(str(load_wire.decode_payload(kind, raw)))
             elif kind == "d":
                 self._drained.set()
-        proc.wait()
+        code = proc.wait()
+        if code != 0 and not self._stopping:
+            line = last_line(self._stderr) if self._stderr is not None else ""
+            self._events.put(f"the load driver on {self.host} exited unexpectedly ({exit_text(code)})"
+                             + (f": {line}" if line else ""))
         self._exited.set()
