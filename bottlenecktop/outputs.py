@@ -5,7 +5,8 @@ How a path is written (the rules a shell redirect follows, made safe):
   directory (``mkstemp``: a random name, created 0600, never a file that was there before) and then replaces the
   name in one step, so a reader never sees half a file and a planted ``NAME.tmp`` is never touched;
 - a FIFO or a character device (``/dev/stdout``, ``/dev/null``, a pipe to another program): written into, as a
-  shell redirect does; it is never replaced by a file;
+  shell redirect does; it is never replaced by a file; a FIFO with no reader, or a reader or a terminal that
+  stops reading, fails the write after WAIT_S instead of blocking the run's close for ever;
 - a symlink: resolved, and its target written by the rules above; the link itself stays a link;
 - a directory, a block device or a socket: refused;
 - an input of this run (a recording being read or written; compared by device and inode, so another spelling or
@@ -15,9 +16,12 @@ How a path is written (the rules a shell redirect follows, made safe):
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import select
 import stat
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,8 @@ from typing import Any
 import msgspec
 
 from bottlenecktop.errors import RunFailed
+
+WAIT_S = 5.0  # seconds a FIFO or a device may take to take the data (a reader to come, a full pipe to drain)
 
 
 def same_file(a: Path | str, b: Path | str) -> bool:
@@ -69,13 +75,33 @@ def write_bytes(path: Path, data: bytes, inputs: Sequence[Path | str] = ()) -> N
         raise RunFailed(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _write_into(path: Path, data: bytes) -> None:
-    """Write into a FIFO or a device the way ``>`` does: no create, no replace."""
-    fd = os.open(path, os.O_WRONLY | os.O_NOCTTY)
+def _write_into(path: Path, data: bytes, wait_s: float = WAIT_S) -> None:
+    """Write into a FIFO or a device the way ``>`` does (no create, no replace), within ``wait_s`` seconds: a FIFO
+    opens only once it has a reader, so it is opened non-blocking and tried again until one comes."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
+            break
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: a FIFO with no reader yet
+                raise
+            if time.monotonic() >= deadline:
+                raise RunFailed(f"cannot write {path}: nothing read from it within {wait_s:g} s") from None
+            time.sleep(0.05)
     try:
         view = memoryview(data)
+        ready = select.poll()  # poll, not epoll: epoll refuses devices such as /dev/null and /dev/full
+        ready.register(fd, select.POLLOUT)
         while view:
-            view = view[os.write(fd, view):]
+            try:
+                view = view[os.write(fd, view):]
+                continue
+            except BlockingIOError:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0 or not ready.poll(left * 1000):
+                raise RunFailed(f"cannot write {path}: its reader stopped reading for {wait_s:g} s")
     finally:
         os.close(fd)
 

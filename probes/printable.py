@@ -17,3 +17,8 @@ def _escape(match: re.Match[str]) -> str:
 def printable(text: str) -> str:
     """``text`` with each control or format character replaced by its backslash escape (``\\x1b``)."""
     return _UNSAFE.sub(_escape, text)
+
+
+def printable_lines(text: str) -> str:
+    """``text`` with each line made printable and its line breaks kept."""
+    return "\n".join(printable(line) for line in text.split("\n"))

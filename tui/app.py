@@ -107,6 +107,9 @@ class BottleneckApp(App[int]):
         self._last_redraw = 0.0  # monotonic seconds
         self._redraw_pending = False
         self._seen_events = 0  # frames whose events were already turned into notices
+        # Monotonic seconds of the event loop's last beat: a loop blocked on writing to a terminal nobody reads
+        # stops beating, and the run is then closed without the screen (bottlenecktop.app.modes).
+        self.alive_at = time.monotonic()
 
     # ---- layout -------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -135,11 +138,15 @@ class BottleneckApp(App[int]):
         self.query_one("#cursor-bar").display = self.mode == "replay"
         self._apply_size(self.size.width, self.size.height)
         if self.mode == "live":
+            self.set_interval(1.0, self._beat)
             self.session.subscribe(self._on_tick_thread)
             self.session.subscribe_verdict(lambda verdict: self.post_message(VerdictReady(verdict)))
         if self.mode == "compare" and self.compare_with is not None:
             self.push_screen(CompareScreen(self.session, self.compare_with))
         self.call_after_refresh(self.redraw)
+
+    def _beat(self) -> None:
+        self.alive_at = time.monotonic()
 
     def _on_tick_thread(self, frame: Frame) -> None:
         """Called on the engine's tick thread: post_message is the one thread-safe call."""

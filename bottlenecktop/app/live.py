@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -24,6 +25,7 @@ from bottlenecktop import __version__
 from bottlenecktop.app.agents import start_cluster_driver, wants_agents
 from bottlenecktop.config import RunConfig
 from bottlenecktop.errors import BadInput, RunFailed
+from bottlenecktop.probes.printable import printable
 from bottlenecktop.redact import describe_body, redact_headers, redact_url
 from bottlenecktop.runner import Runner
 from bottlenecktop.session import Header, RampInfo, Session, Slo, Target
@@ -32,12 +34,15 @@ from bottlenecktop.verdict_types import Mode, Verdict
 # The stop reason a signal gives a run, and the exit status it ends with (128 + the signal's number).
 SIGNAL_REASONS: dict[int, str] = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hangup"}
 SIGNAL_EXITS = {"interrupted": 130, "terminated": 143, "hangup": 129}
+# After a signal (or a screen found gone), the main thread has this long to close the run itself; then another
+# thread closes it and ends the process: a terminal nobody reads blocks the main thread's writes for ever.
+CLOSE_GRACE_S = 3.0
 
 
 def _say(line: str) -> None:
     """One line on stderr; a stderr that went away is not a reason to leave the close half done."""
     with contextlib.suppress(OSError, ValueError):
-        print(f"bottlenecktop: {line}", file=sys.stderr, flush=True)
+        print(printable(f"bottlenecktop: {line}"), file=sys.stderr, flush=True)
 
 
 class LiveRun:
@@ -53,6 +58,9 @@ class LiveRun:
         self.driver: Any = None
         self.verdict: Verdict | None = None
         self._closed = False
+        self._close_lock = threading.Lock()
+        self._close_done = threading.Event()  # the recording, the verdict and --json are complete
+        self._rescue: threading.Thread | None = None
         self._finalize_lock = threading.Lock()
         runner.on_finish = self.finalize
         self._signal_hooks: list[Callable[[], object]] = []
@@ -63,12 +71,36 @@ class LiveRun:
 
     def install_signal_handlers(self) -> None:
         def handle(signum: int, _frame: Any) -> None:
-            self.runner.stop(SIGNAL_REASONS.get(signum, "terminated"))
-            for hook in self._signal_hooks:
-                hook()
+            self.end(SIGNAL_REASONS.get(signum, "terminated"))
 
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(sig, handle)
+
+    def end(self, reason: str, tell_screen: bool = True) -> None:
+        """End the run for ``reason`` (a signal's, or "hangup" for a screen whose terminal went away): stop it,
+        tell the screen (on the main thread only), and make sure it is closed and the process gone within
+        CLOSE_GRACE_S plus the close, whatever the main thread is blocked on."""
+        self.runner.stop(reason)
+        if tell_screen:
+            for hook in self._signal_hooks:
+                hook()
+        if self._rescue is None:
+            self._rescue = threading.Thread(target=self._close_if_stuck, name="close-if-stuck", daemon=True)
+            self._rescue.start()
+
+    def fail(self, why: str) -> None:
+        """End the run as failed (exit 1) for a reason outside the tick loop, such as a stderr that went away."""
+        self.runner.failure = self.runner.failure or why
+        self.runner.stop("failed")
+
+    def _close_if_stuck(self) -> None:
+        if not self._close_done.wait(CLOSE_GRACE_S):
+            # Waits for a close the main thread has begun (each of its steps is bounded); says nothing, as the
+            # terminal may be what blocks the main thread.
+            self.close(quiet=True)
+        # Closed: what is left is telling the terminal, which may be the thing that blocks.
+        time.sleep(CLOSE_GRACE_S)
+        os._exit(self.exit_status())
 
     def finalize(self) -> Verdict:
         """Compute the verdict over the whole timeline and write it where it belongs; idempotent."""
@@ -88,11 +120,23 @@ class LiveRun:
         self.session.set_verdict(verdict)
         return verdict
 
-    def close(self) -> None:
-        """Stop everything this run started and leave the recording and the verdict complete."""
-        if self._closed:
-            return
-        self._closed = True
+    def close(self, quiet: bool = False) -> None:
+        """Stop everything this run started and leave the recording and the verdict complete; thread-safe, and
+        every step is bounded in time except the last lines for the terminal (none when ``quiet``), which come
+        after everything."""
+        said: list[str] = []
+        try:
+            with self._close_lock:
+                if self._closed:
+                    return
+                self._closed = True
+                self._close(said)
+        finally:
+            for line in said if not quiet else ():
+                _say(line)
+
+    def _close(self, said: list[str]) -> None:
+        """Close; ``said`` gets the lines to say once the files are complete."""
         try:
             self.runner.stop("closed")
             self.runner.wait(15.0)
@@ -105,16 +149,16 @@ class LiveRun:
                 inputs = [self.writer.path] if self.writer is not None else []
                 write_json(self.config.json_path, self.verdict.to_json_dict(), inputs=inputs)
         finally:
+            if self.writer is not None:
+                self.writer.close()
+            self._close_done.set()
             if self.demo is not None:
                 self.demo.stop()
             if self.runner.failure is not None:
-                _say(f"the run stopped: {self.runner.failure}")
+                said.append(f"the run stopped: {self.runner.failure}")
             if self.writer is not None:
-                self.writer.close()
-                if self.writer.error:
-                    _say(f"recording stopped: {self.writer.error}")
-                else:
-                    _say(f"recorded to {self.writer.path}")
+                said.append(f"recording stopped: {self.writer.error}" if self.writer.error
+                            else f"recorded to {self.writer.path}")
 
     def exit_status(self) -> int:
         """130 / 143 / 129 when SIGINT / SIGTERM / SIGHUP ended the run (after the clean close); 1 when the run
@@ -257,6 +301,8 @@ def build_live_run(config: RunConfig) -> LiveRun:
     from bottlenecktop.probes.stacks import StackProbe
     from bottlenecktop.probes.system import NodeProbe
 
+    if config.record and config.record_path is not None:
+        _check_record_path(config.record_path)  # before anything starts: a run asked to record must record
     t0, t0_wall = time.monotonic(), time.time()
     demo = None
     url = config.url
@@ -359,6 +405,20 @@ def build_live_run(config: RunConfig) -> LiveRun:
     return live
 
 
+def _check_record_path(path: Path) -> None:
+    """BadInput (exit 2) when ``--record PATH`` cannot be created: it exists (a recording is never overwritten,
+    a link never written through), or the nearest folder that exists above it is not a writable folder."""
+    if os.path.lexists(path):
+        raise BadInput(f"not recording to {path}: it already exists; not overwriting it")
+    folder = Path(os.path.abspath(path)).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise BadInput(f"not recording to {path}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BadInput(f"not recording to {path}: {folder} is not writable")
+
+
 def _check_driver_config(driver_config: Any) -> None:
     """The driver's own checks of its options and of the request it will build, as BadInput (exit 2)."""
     from bottlenecktop.probes.load.target import BadTarget, build_target
@@ -403,9 +463,10 @@ def _open_writer(config: RunConfig, header: Header, notices: list[str]) -> Any:
 
     path = config.record_path or default_recording_path()
     writer = RecordingWriter(path, header)
+    if writer.error and config.record_path is not None:
+        raise BadInput(f"not recording: {writer.error}")
     if writer.error:
-        notices.append(f"not recording: {writer.error}")
-        _say(f"not recording: {writer.error}")
+        notices.append(f"not recording: {writer.error}")  # the screen and headless both show the notices
         return None
     _say(f"recording to {path}")
     return writer

@@ -43,12 +43,14 @@ def run(config: RunConfig) -> int:
 
 
 def _run_screen(live: LiveRun) -> None:
+    from bottlenecktop.app.screen_watch import watch_screen
     from bottlenecktop.tui.app import BottleneckApp
 
     app = BottleneckApp(live.session, live.runner, mode="live", notices=live.notices)
     live.on_signal(lambda: app.call_later(app.exit))
     live.runner.start()
-    app.run()
+    with watch_screen(lambda: app.alive_at, on_gone=lambda: live.end("hangup", tell_screen=False)):
+        app.run()
     live.runner.stop("quit")
     live.runner.wait(10.0)
 
