@@ -250,14 +250,21 @@ def _demo_parser() -> argparse.ArgumentParser:
 
 
 def _file_arg(text: str) -> Path:
+    """A recording to read: a regular file, or a pipe (``replay <(zcat old.jsonl.gz | gzip)``, a FIFO). Anything
+    else is named for what it is, without opening it (a device such as /dev/zero is never read)."""
     path = Path(text)
+    shown = _short(redact_url(text) or "", 200)[1:-1]
     try:
-        regular = path.is_file()
-    except (OSError, ValueError):  # a name too long, a NUL byte
-        regular = False
-    if not regular:
-        raise argparse.ArgumentTypeError(f"no such file: {_short(redact_url(text) or '', 200)[1:-1]}")
-    return path
+        mode = os.stat(path).st_mode
+    except PermissionError:
+        raise argparse.ArgumentTypeError(f"cannot read {shown}: permission denied") from None
+    except (OSError, ValueError):  # missing, a name too long, a NUL byte
+        raise argparse.ArgumentTypeError(f"no such file: {shown}") from None
+    if stat.S_ISREG(mode) or stat.S_ISFIFO(mode):
+        return path
+    what = ("a directory" if stat.S_ISDIR(mode) else "a character device" if stat.S_ISCHR(mode) else
+            "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    raise argparse.ArgumentTypeError(f"{shown} is {what}, not a recording")
 
 
 def _replay_parser() -> argparse.ArgumentParser:
@@ -448,9 +455,12 @@ def _quiet_stdout() -> None:
 
 
 def _say(line: str) -> None:
-    """One line on stderr; a stderr that went away too is not an error worth a traceback."""
+    """One line on stderr, shown as text (a path or a value read from a file may hold control characters);
+    a stderr that went away too is not an error worth a traceback."""
+    from bottlenecktop.probes.printable import printable
+
     with contextlib.suppress(OSError, ValueError):
-        print(f"bottlenecktop: {line}", file=sys.stderr, flush=True)
+        print(f"bottlenecktop: {printable(line)}", file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -65,18 +65,21 @@ def _print(text: str) -> None:
 
 
 def _load(path: Path) -> Recording:
-    """Read a recording; a recorded verdict of the wrong shape reads as none (and is built from the frames)."""
+    """Read a recording; a recorded verdict of the wrong shape reads as none (and is built from the frames).
+    Records holding NaN, an infinity or an absurd magnitude are skipped (finite_only): nothing replay, compare
+    or report compute or print meets one."""
+    from bottlenecktop.probes.printable import printable
     from bottlenecktop.recording import RecordingError, read_recording
 
     try:
-        rec = read_recording(path)
+        rec = read_recording(path, finite_only=True)
     except RecordingError as exc:
         raise BadInput(str(exc)) from None
     except RecursionError:
-        raise BadInput(f"{path}: a record is nested too deeply to read; not a recording bottlenecktop wrote") \
-            from None
+        raise BadInput(f"{printable(str(path))}: a record is nested too deeply to read; not a recording "
+                       "bottlenecktop wrote") from None
     if rec.notice:
-        print(f"bottlenecktop: {path}: {rec.notice}", file=sys.stderr)
+        print(f"bottlenecktop: {printable(str(path))}: {printable(rec.notice)}", file=sys.stderr)
     _redact_recorded_urls(rec)
     return rec
 
@@ -148,7 +151,9 @@ def _report(config: RunConfig) -> int:
         _print(text)
         return EXIT_OK
     write_text(config.output, text if text.endswith("\n") else text + "\n", inputs=config.files)
-    print(f"bottlenecktop: report written to {config.output}", file=sys.stderr)
+    from bottlenecktop.probes.printable import printable
+
+    print(f"bottlenecktop: report written to {printable(str(config.output))}", file=sys.stderr)
     return EXIT_OK
 
 

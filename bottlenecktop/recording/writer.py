@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import platformdirs
 
+from bottlenecktop.probes.printable import printable
 from bottlenecktop.recording.format import (
     FORMAT,
     HIST_WINDOW_S,
@@ -39,7 +40,9 @@ def default_recording_path(now: float | None = None) -> Path:
     folder = platformdirs.user_data_path("bottlenecktop") / "recordings"
     path = folder / f"bottlenecktop-{stamp}{SUFFIX}"
     n = 2
-    while path.exists() and n < 1000:  # two runs in one second: never reuse a file
+    # Two runs in one second: never reuse a name. lexists, not exists: a link whose target is missing (planted,
+    # or left over) is a name taken too, and the writer never writes through a link.
+    while os.path.lexists(path) and n < 1000:
         path = folder / f"bottlenecktop-{stamp}-{n}{SUFFIX}"
         n += 1
     return path
@@ -181,19 +184,25 @@ class RecordingWriter:
         self._hists = _HistMerger()
         self._enc = msgspec.json.Encoder()
         self._write: Callable[[int, bytes], int] = os.write  # a seam for tests that fake a full disk
+        self._shown = printable(str(self.path))  # the path in messages, control characters escaped
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            self._fail(f"cannot create {self.path}: {exc.strerror or exc}")
+            self._fail(f"cannot create {self._shown}: {exc.strerror or exc}")
             return
         try:
-            # O_EXCL: never truncate a file that may hold an earlier recording.
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+            # O_EXCL: never truncate a file that may hold an earlier recording; with O_CREAT it also refuses
+            # any symbolic link, a dangling one included (O_NOFOLLOW says so where O_EXCL alone might not).
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW
+                               | os.O_CLOEXEC, 0o600)
         except FileExistsError:
-            self._fail(f"{self.path} already exists; not overwriting it")
+            if self.path.is_symlink():
+                self._fail(f"{self._shown} is a symbolic link; not writing through it")
+            else:
+                self._fail(f"{self._shown} already exists; not overwriting it")
             return
         except OSError as exc:
-            self._fail(f"cannot create {self.path}: {exc.strerror or exc}")
+            self._fail(f"cannot create {self._shown}: {exc.strerror or exc}")
             return
         _sync_dir(self.path.parent)
         head = msgspec.to_builtins(_safe_header(header))
@@ -226,7 +235,7 @@ class RecordingWriter:
             try:
                 data = verdict.to_json_dict()
             except (TypeError, ValueError) as exc:  # an odd value in it: say so, keep the rest
-                self._say(f"recording {self.path}: a verdict record could not be encoded: {exc}")
+                self._say(f"recording {self._shown}: a verdict record could not be encoded: {exc}")
                 return
             self._put({"kind": "verdict", "verdict": data})
 
@@ -246,7 +255,7 @@ class RecordingWriter:
                 try:
                     os.fsync(fd)
                 except OSError as exc:
-                    self._say(f"recording {self.path}: fsync failed: {exc.strerror or exc}")
+                    self._say(f"recording {self._shown}: fsync failed: {exc.strerror or exc}")
                 os.close(fd)
 
     def __enter__(self) -> RecordingWriter:
@@ -270,7 +279,7 @@ class RecordingWriter:
         try:
             line = self._seal(record)
         except (TypeError, ValueError, msgspec.EncodeError) as exc:  # a verdict with an odd value: skip it
-            self._say(f"recording {self.path}: a {record.get('kind')} record could not be encoded: {exc}")
+            self._say(f"recording {self._shown}: a {record.get('kind')} record could not be encoded: {exc}")
             if self._member_records == 0:
                 return
             line = b""
@@ -298,8 +307,8 @@ class RecordingWriter:
                     raise OSError(errno.EIO, "write returned 0")
                 view = view[n:]
         except OSError as exc:
-            self._fail(f"recording stopped, {self.path}: {exc.strerror or exc}; "
-                       f"{self.frames_written} ticks kept")
+            # Said as "recording stopped: <this>" by the run (app/live.py): no "recording stopped" here.
+            self._fail(f"cannot write {self._shown}: {exc.strerror or exc}; {self.frames_written} ticks kept")
             return
         self._good_size += len(data)
 
