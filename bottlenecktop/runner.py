@@ -15,6 +15,7 @@ from typing import Protocol
 
 import msgspec
 
+from bottlenecktop.probes.discover import find_listener, listening, url_port
 from bottlenecktop.probes.samples import (
     CgroupSample,
     LoadSecond,
@@ -96,6 +97,27 @@ AttachFactory = Callable[[int], tuple[_ProcProbe, _StackProbe | None]]
 
 
 MAX_PEER_PROCS = 3  # local downstream processes sampled per tick
+SCAN_EVERY_S = 5.0  # at most one scan of every process's sockets in this many seconds, while waiting for a restart
+
+
+class _Relisten:
+    """Who listens on the target's port now, asked only after the target died (a restart: the run follows it).
+
+    Each call first reads /proc/net/tcp (cheap): while nobody listens, no process is scanned; the scan that maps
+    the listening socket to its pid runs at most every SCAN_EVERY_S (it costs ~20 ms on a small box)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._last_scan = -SCAN_EVERY_S
+
+    def __call__(self) -> int | None:
+        if not listening(self.port):
+            return None
+        now = time.monotonic()
+        if now - self._last_scan < SCAN_EVERY_S:
+            return None
+        self._last_scan = now
+        return find_listener(self.port)
 
 
 class Runner:
@@ -121,6 +143,7 @@ class Runner:
         kernel: KernelProbes = (None, None, None),
         attach_kernel: Callable[[int], KernelProbes] | None = None,
         peer_probe: Callable[[int], _ProcProbe] | None = None,
+        relisten: Callable[[], int | None] | None = None,
     ) -> None:
         self.session = session
         self.t0 = t0
@@ -139,6 +162,9 @@ class Runner:
         self.waits, self.peers, self.cgroup = kernel
         self.attach_kernel = attach_kernel
         self.peer_probe = peer_probe
+        # After the target died: the pid now listening on its port, to follow (None: nobody, or not known). By
+        # default asked of this host when the URL is local and the run can attach to another process.
+        self.relisten = relisten if relisten is not None else self._default_relisten()
         self._peer_probes: dict[int, _ProcProbe | None] = {}  # pid -> its probe (None: it could not be probed)
         self.outcome: RampOutcome | None = None
         self._outcome_recorded = False
@@ -153,6 +179,8 @@ class Runner:
         self._last_window = 0.0
         self._thread: threading.Thread | None = None
         self._target_gone = False
+        self._gone_at = 0.0  # session seconds the target was seen gone
+        self._stopped_at: float | None = None  # session seconds the target was first seen stopped (state T)
         self._thread_names: dict[int, str] = {}  # tid -> Python thread name, learnt from stack windows
         self.on_finish: Callable[[], object] | None = None  # runs on the loop's thread once everything stopped
         self.failure: str | None = None  # one line, when an exception ended the loop (the run then exits 1)
@@ -265,9 +293,8 @@ class Runner:
             events += self._unsaid("node", self.node.notices)
             self.node.notices.clear()
         target = self.target.sample() if self.target is not None else None
-        if target is not None and not target.alive and not self._target_gone:
-            self._target_gone = True
-            events.append(Event(kind="target-exit", text=f"target pid {target.pid} exited at {t:.0f} s"))
+        if target is not None:
+            self._watch_target(t, target, events)
         stacks = self._maybe_window(t, step is not None or outcome is not None)
         if stacks is not None:
             self._thread_names.update((th.tid, th.name) for th in stacks.threads if th.name)
@@ -359,19 +386,74 @@ class Runner:
         self._last_window = t
         return self.stacks.take_window(t)
 
+    def _default_relisten(self) -> Callable[[], int | None] | None:
+        target = self.session.header.target
+        port = url_port(target.url) if target.local else None
+        if port is None or self.attach_factory is None:
+            return None
+        return _Relisten(port)
+
+    def _watch_target(self, t: float, target: ProcSample, events: list[Event]) -> None:
+        """Say when the target stops (state T: SIGSTOP, a job-control stop), resumes, exits, or is replaced by a
+        new process listening on its port, which the run then follows. Each is an event the analysis reads."""
+        state = getattr(self.target, "state", "")  # ProcessProbe's; a probe without one never reports a stop
+        if target.alive and state == "T":
+            if self._stopped_at is None:
+                self._stopped_at = t
+                events.append(Event(kind="target-stopped",
+                                    text=f"target pid {target.pid} stopped (state T) at {t:.0f} s"))
+        elif self._stopped_at is not None:
+            if target.alive:
+                events.append(Event(kind="target-resumed", text=f"target pid {target.pid} resumed at {t:.0f} s "
+                                                                 f"after {t - self._stopped_at:.0f} s stopped"))
+            self._stopped_at = None
+        if not target.alive and not self._target_gone:
+            self._target_gone, self._gone_at = True, t
+            events.append(Event(kind="target-exit", text=f"target pid {target.pid} exited at {t:.0f} s"))
+        if self._target_gone and self.relisten is not None:
+            self._follow_restart(t, target.pid, events)
+
+    def _follow_restart(self, t: float, old_pid: int, events: list[Event]) -> None:
+        """A new process listening on the port of a target that died is its restart: follow it from the next
+        tick (the run goes on; the analysis knows from the event that the time around it is not comparable)."""
+        assert self.relisten is not None
+        try:
+            pid = self.relisten()
+        except Exception:  # a scan racing exiting processes: ask again next time
+            pid = None
+        if pid is None or pid == old_pid:
+            return
+        try:
+            self._attach(pid, t, events)
+        except Exception as exc:  # it died already, or is not ours to read
+            events += self._unsaid("attach-failed", [f"cannot follow pid {pid} on the target's port: {exc}"])
+            return
+        port = url_port(self.session.header.target.url)
+        where = f"port {port}" if port is not None else "the target's port"
+        events.append(Event(kind="target-restarted",
+                            text=f"pid {pid} listens on {where} at {t:.0f} s in place of pid {old_pid}, which "
+                                 f"exited at {self._gone_at:.0f} s: the run follows it"))
+
     def _switch_target_if_asked(self, t: float, events: list[Event]) -> None:
         pid, self._attach_pid = self._attach_pid, None
         if pid is None or self.attach_factory is None:
             return
         try:
-            target, stacks = self.attach_factory(pid)
+            self._attach(pid, t, events)
         except Exception as exc:  # the pid vanished between the list and the key press
             events.append(Event(kind="attach-failed", text=f"cannot attach to pid {pid}: {exc}"))
             return
+        self.session.header.target.pid = pid
+        events.append(Event(kind="attach", text=f"attached to pid {pid}"))
+
+    def _attach(self, pid: int, t: float, events: list[Event]) -> None:
+        """Make PID the target: its process, stack and kernel probes replace the old ones. Raises when its
+        process probe cannot be made (nothing is changed then)."""
+        assert self.attach_factory is not None
+        target, stacks = self.attach_factory(pid)
         if self.stacks is not None:
             self.stacks.stop()
-        self.target, self.stacks, self._target_gone = target, stacks, False
-        self.session.header.target.pid = pid
+        self.target, self.stacks, self._target_gone, self._stopped_at = target, stacks, False, None
         if self.stacks is not None:
             self.stacks.start()
         if self.attach_kernel is not None:
@@ -385,7 +467,6 @@ class Runner:
             if self.waits is not None:
                 self.waits.start()
         self._last_window = t
-        events.append(Event(kind="attach", text=f"attached to pid {pid}"))
 
     def _append(self, frame: Frame) -> None:
         self._outcome_recorded = self._outcome_recorded or frame.outcome is not None

@@ -28,9 +28,11 @@ from bottlenecktop.verdict_types import Mode, Verdict
 
 SCHEMA_VERSION = 1
 
-# Who said an event: the tick loop about the target (its exit, an attach), the driver, the node or stack probe;
+# Who said an event: the tick loop about the target (its exit, a stop (state T) and the resume after it, a new
+# process listening on its port that the run then follows, an attach), the driver, the node or stack probe;
 # "other" for events of recordings written before events had a kind.
-EventKind = Literal["target-exit", "attach", "attach-failed", "driver", "node", "stacks", "remote", "other"]
+EventKind = Literal["target-exit", "target-stopped", "target-resumed", "target-restarted", "attach", "attach-failed",
+                    "driver", "node", "stacks", "remote", "other"]
 
 
 class Target(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -11,7 +11,7 @@ from msgspec import UnsetType
 
 from bottlenecktop.analysis.findings import Finding
 from bottlenecktop.probes.samples import StepResult
-from bottlenecktop.verdict_types import Cost, LoadAgents, Plan, Verdict
+from bottlenecktop.verdict_types import Cost, LoadAgents, Plan, TargetChange, Verdict
 
 T = TypeVar("T")
 
@@ -46,6 +46,48 @@ def _set(x: T | UnsetType) -> T | None:
     return None if isinstance(x, UnsetType) else x
 
 
+def _first(changes: list[TargetChange], kind: str, after: float = -1.0) -> TargetChange | None:
+    return next((c for c in changes if c.kind == kind and c.t >= after), None)
+
+
+def _pid(c: TargetChange) -> str:
+    return f" (pid {c.pid})" if c.pid is not None else ""
+
+
+def _away(verdict: Verdict) -> str | None:
+    """What made the run inconclusive, in words: 'the target (pid 4242) exited at t=12 s', or None."""
+    why = _set(verdict.inconclusive)
+    changes = _set(verdict.target_changes) or []
+    if why is None:
+        return None
+    if why == "target-stopped":
+        stop = _first(changes, "stopped")
+        if stop is None:
+            return "the target was stopped"
+        back = _first(changes, "resumed", stop.t)
+        until = f" until t={back.t:.0f} s" if back is not None else " and never resumed"
+        return f"the target{_pid(stop)} was stopped (state T, as by SIGSTOP) at t={stop.t:.0f} s{until}"
+    died = _first(changes, "exited")
+    said = f"the target{_pid(died)} exited (killed or crashed) at t={died.t:.0f} s" if died is not None else (
+        "the target exited")
+    new = _first(changes, "restarted", died.t if died is not None else -1.0)
+    if why == "target-restarted" and new is not None:
+        said += f", and pid {new.pid} took over its port at t={new.t:.0f} s" if new.pid is not None else (
+            f", and a new process took over its port at t={new.t:.0f} s")
+    return said
+
+
+def _changes(verdict: Verdict) -> list[str]:
+    """The target's stops, resumes, exits and restarts in time order (an exit alone has its own line)."""
+    changes = _set(verdict.target_changes) or []
+    if all(c.kind == "exited" for c in changes):
+        return []
+    words = {"exited": "exited", "stopped": "was stopped", "resumed": "resumed", "restarted": "took over its port"}
+    said = [f"{f'pid {c.pid}' if c.pid is not None else 'the target'} {words[c.kind]} at t={c.t:.0f} s"
+            for c in changes]
+    return ["Target: " + "; ".join(said) + "."]
+
+
 def _capacity(verdict: Verdict) -> list[str]:
     cap = verdict.capacity
     within = f"within the SLO (p99 <= {_ms(cap.slo.p99_ms)}, errors <= {_pct(cap.slo.error_rate)})"
@@ -55,16 +97,23 @@ def _capacity(verdict: Verdict) -> list[str]:
                 "Magic number: none measured (no load was driven)."]
     cut = cap.ramp_end_reason == "driver-exited"
     cut_line = f"  The run was cut short: {verdict.failure or 'the load driver exited before the ramp ended'}."
+    away = _away(verdict)
+    away_line = f"  The run is inconclusive: {away}." if away is not None else None
     if rps is None:
         if not verdict.steps:
-            return ["Magic number: none measured (no load was driven)."] + ([cut_line] if cut else [])
-        return [f"Magic number: none; no step was sustained {within}."] + ([cut_line] if cut else [])
+            head = "Magic number: none measured (no load was driven)."
+        else:
+            head = f"Magic number: none; no step was sustained {within}."
+        return [head] + ([cut_line] if cut else []) + ([away_line] if away_line else [])
     how = "confirmed" if cap.confirmed else "not confirmed by a hold"
     out = [f"Magic number: {_rate(rps)} req/s {within}, {how}; p99 {_ms(cap.p99_ms_at_max)}, "
            f"errors {_pct(cap.error_rate_at_max)} there."]
     if cut:
         out.append("  This is a lower bound: the run was cut short (the load driver exited); it is the best step "
                    "sustained before that.")
+    elif away is not None:
+        out.append(f"  This is a lower bound: {away}, before the ramp found the target's limit; the run is "
+                   "inconclusive.")
     elif cap.driver_limited:
         out.append("  This is a lower bound: the load driver, not the target, was the limit.")
     elif cap.lower_bound:
@@ -166,6 +215,7 @@ def summary_text(verdict: Verdict) -> str:
     lines = _capacity(verdict) + _bottleneck(verdict) + _next_question(verdict)
     if verdict.target_exit is not None:
         lines.append(f"Target exit: {verdict.target_exit.evidence}.")
+    lines += _changes(verdict)
     lines += _knee_cost_plan(verdict) + _agents(verdict.load)
     neck = verdict.bottleneck.resource
     others = [f for f in verdict.findings if f.resource not in (neck, "target-exit")]

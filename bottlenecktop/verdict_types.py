@@ -32,6 +32,12 @@ Severity = Literal["saturated", "warning"]
 # Why the magic number is what it is: how the ramp ended, or why there is no outcome to say so.
 MagicReason = RampEndReason | Literal["no step sustained", "no steps", "ramp not finished"]
 Overload = Literal["shed", "collapse", "queue"]
+# What happened to the target process during the run: it exited (killed, crashed), was stopped (state T, as by
+# SIGSTOP), resumed after a stop, or a new process took over its port after it exited (the run then followed it).
+TargetChangeKind = Literal["exited", "stopped", "resumed", "restarted"]
+# Why a ramp's verdict is inconclusive: the target went away or stopped serving mid-ramp, so the ramp's limit
+# (and anything seen while it was gone) says nothing about its capacity; the magic number is a lower bound.
+Inconclusive = Literal["target-exited", "target-stopped", "target-restarted"]
 
 
 class VerdictTarget(msgspec.Struct, kw_only=True):
@@ -146,6 +152,15 @@ class TargetExit(msgspec.Struct, kw_only=True):
     evidence: str = ""
 
 
+class TargetChange(msgspec.Struct, kw_only=True):
+    """One change of the target process, as the timeline shows it."""
+
+    kind: TargetChangeKind
+    t: float  # session seconds of the tick it was seen in (it happened within the tick before)
+    pid: int | None = None  # the process it happened to (restarted: the new process, which the run followed)
+    evidence: str = ""  # what the tick loop said, for a person
+
+
 class AgentRow(msgspec.Struct, kw_only=True):
     """One load agent of a ramp driven by several (--agents, --cluster)."""
 
@@ -227,6 +242,10 @@ class Verdict(msgspec.Struct, kw_only=True):
     admission: Admission | None = None
     connections: Connections | None = None  # a ramp's connections to the target (None: no driver)
     failure: str | UnsetType = UNSET  # only when the run failed: what made it, in one line (the driver could not start)
+    # Only when the target exited, stopped or was restarted while the ramp ran: the first of those (the run is
+    # inconclusive, its magic number a lower bound), and every change of the target in time order.
+    inconclusive: Inconclusive | UnsetType = UNSET
+    target_changes: list[TargetChange] | UnsetType = UNSET
 
     def to_json_dict(self) -> dict[str, Any]:
         """The verdict file's JSON object (UNSET fields left out)."""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import urlsplit
 
 import psutil
+
+from bottlenecktop.probes import procfs
 
 _ANY = {"0.0.0.0", "::", ""}
 
@@ -43,3 +46,20 @@ def find_listener(port: int, host: str = "127.0.0.1") -> int | None:
         except psutil.Error:
             continue
     return min(pids)
+
+
+def url_port(url: str | None) -> int | None:
+    """The TCP port a URL's connections go to (its default by scheme), None when there is no URL or it has none."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return None
+
+
+def listening(port: int) -> bool:
+    """Whether any socket listens on PORT (TCP, this network namespace): a read of /proc/net/tcp{,6}, far cheaper
+    than find_listener's scan of every process's fds, so that a caller waiting for a listener can ask often."""
+    return procfs.tcp_sockets(port)[1] is not None

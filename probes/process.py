@@ -62,6 +62,9 @@ class ProcessProbe:
         self.top_threads = top_threads
         self._name, self._start = ident
         self._alive = True
+        # The scheduler state of the process at the last sample ("R", "S", "D", "T" stopped by a signal, "t"
+        # stopped by a tracer, ...; "" before the first): a stop (SIGSTOP) leaves it alive but serving nothing.
+        self.state = ""
         self._n = 0
         self._t: float | None = None
         self._children: list[int] = []
@@ -96,6 +99,7 @@ class ProcessProbe:
         ident = _identity(self.pid)
         if ident is None or ident[1] != self._start:
             self._alive = False
+            self.state = ""
             return ProcSample(pid=self.pid, alive=False, name=self._name)
         self._name = ident[0]
         now = time.monotonic()
@@ -115,9 +119,11 @@ class ProcessProbe:
             st = procfs.proc_stat_fields(pid)
             if st is None or len(st[1]) < 22 or st[1][0] in ("Z", "X"):
                 continue
+            f = st[1]
             if pid != self.pid:
                 live_children += 1
-            f = st[1]
+            else:
+                self.state = f[0]
             cpu[pid] = int(f[11]) + int(f[12])
             out.rss += int(f[21]) * _PAGE
             out.num_threads += int(f[17])

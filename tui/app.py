@@ -50,7 +50,8 @@ REPLAY_ACTIONS = {"tick_back", "tick_forward", "prev_step", "next_step", "knee",
 PANELS = {"1": "load", "2": "resources", "3": "stacks", "4": "process", "5": "states"}
 STATES_MIN_HEIGHT = 32  # below this the thread-state strip folds away unless asked for (key 5)
 # Events a person has to act on or know about: the target gone, stacks off, the driver's trouble, a failed attach.
-NOTICE_KINDS: frozenset[EventKind] = frozenset({"target-exit", "stacks", "driver", "attach-failed"})
+NOTICE_KINDS: frozenset[EventKind] = frozenset({"target-exit", "target-stopped", "target-resumed", "target-restarted",
+                                                 "stacks", "driver", "attach-failed"})
 
 
 class BottleneckApp(App[int]):

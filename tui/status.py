@@ -39,10 +39,13 @@ def _finding_text(resource: str, severity: str, scope: str, evidence: Sequence[s
 
 
 def _exit_event(frames: Sequence[Frame]) -> str | None:
-    """The target's exit, if the timeline shows one: the tick loop's event, or a sample with alive False."""
+    """The target's exit or stop, if the timeline's latest change of the target is one: the tick loop's event,
+    or a sample with alive False; None once it resumed or a new process took over its port."""
     for frame in reversed(frames[-120:]):
-        for event in frame.events:
-            if event.kind == "target-exit":
+        for event in reversed(frame.events):
+            if event.kind in ("target-restarted", "target-resumed"):
+                return None
+            if event.kind in ("target-exit", "target-stopped"):
                 return event.text
         if frame.target is not None and not frame.target.alive:
             return f"target pid {frame.target.pid} exited at {frame.t:.0f} s"
@@ -74,12 +77,15 @@ def bar_status(header: Header, frames: Sequence[Frame], verdict: Verdict | None 
             text = ""  # nothing was judged: the failure is the whole story
         if exited:
             text = f"{exited} · {text}" if text else exited
+        if isinstance(verdict.inconclusive, str):
+            text = f"inconclusive: {text}"
         if isinstance(verdict.failure, str):
             text = f"the run failed: {verdict.failure}" + (f" · {text}" if text else "")
             return BarStatus("exited", text, verdict.capacity.max_sustainable_rps, "failed", final=True,
                              resource=None if name == "none" else name, lower_bound=verdict.capacity.lower_bound)
         return BarStatus("exited" if exited else "final", text, verdict.capacity.max_sustainable_rps, "done",
-                         final=True, resource=None if name == "none" else name, next_step=next_step(verdict))
+                         final=True, resource=None if name == "none" else name, next_step=next_step(verdict),
+                         lower_bound=verdict.capacity.lower_bound)
     magic: float | None = None
     text, lower_bound = "", False
     severity: BarSeverity = "ok"

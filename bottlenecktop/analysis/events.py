@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from bottlenecktop.analysis.findings import SATURATED, TARGET_EXIT, WARNING, Finding
 from bottlenecktop.analysis.knee import steps_of
+from bottlenecktop.analysis.lifecycle import DRAIN_S, Away, step_clean, target_changes
 from bottlenecktop.session import Frame, Header
 
 
@@ -20,8 +21,13 @@ def target_exit(header: Header, frames: Sequence[Frame]) -> Finding | None:
             what = said or f"target pid {pid} exited"
             load = next((f.load for f in reversed(frames) if f.load is not None and f.t <= frame.t), None)
             at = f" while the driver offered {load.offered_rps:.0f} req/s" if load is not None else ""
+            back = next((c for c in target_changes(header, frames) if c.kind == "restarted" and c.t >= frame.t),
+                        None)
+            covers = ("the analysis covers the time before" if back is None else
+                      f"pid {back.pid} took its port over at t={back.t:.0f} s and the run followed it; the analysis "
+                      f"leaves out the time between and {DRAIN_S:.0f} s after")
             return Finding(resource=TARGET_EXIT, severity=WARNING, score=0.99, scope=f"pid {pid}",
-                           evidence=[f"{what} at t={frame.t:.0f} s{at}; the analysis covers the time before"],
+                           evidence=[f"{what} at t={frame.t:.0f} s{at}; {covers}"],
                            t_start=frame.t, t_end=frame.t)
     return None
 
@@ -37,10 +43,11 @@ def oom_kills(frames: Sequence[Frame]) -> Finding | None:
                    t_start=hits[0].t, t_end=hits[-1].t)
 
 
-def driver_limited(header: Header, frames: Sequence[Frame]) -> Finding | None:
-    """The driver's own judgement at the end of the ramp (or on steps) that it was the limit."""
+def driver_limited(header: Header, frames: Sequence[Frame], away: Sequence[Away] = ()) -> Finding | None:
+    """The driver's own judgement at the end of the ramp (or on steps) that it was the limit. Steps run while
+    the target was ``away`` do not count: a stopped target holds every connection, and the driver runs late."""
     outcome = next((f.outcome for f in reversed(frames) if f.outcome is not None), None)
-    steps = [s for s in steps_of(frames) if s.reason == "driver"]
+    steps = [s for s in steps_of(frames) if s.reason == "driver" and step_clean(s, away)]
     if not steps and (outcome is None or not outcome.driver_limited):
         return None
     evidence = []

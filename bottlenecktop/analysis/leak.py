@@ -52,6 +52,8 @@ def find_leak(frames: Sequence[Frame]) -> Leak | None:
             done += f.load.completed
         if f.target is None or not f.target.alive or f.load is None:
             continue
+        if pid and f.target.pid != pid:  # a restarted target (a new process) starts its memory afresh
+            xs, ys, ts = [], [], []
         pid = f.target.pid
         xs.append(done)
         ys.append(float(f.target.rss))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from bottlenecktop.analysis import events
 from bottlenecktop.analysis.context import Context, build_context
 from bottlenecktop.analysis.findings import SATURATED, WARNING, Finding
+from bottlenecktop.analysis.lifecycle import Away, frame_away, spans_of
 from bottlenecktop.analysis.remote import remote_findings
 from bottlenecktop.analysis.rules import RULES, Rule
 from bottlenecktop.analysis.window import Span, best_span, sustained_spans
@@ -34,11 +36,14 @@ def _merge(findings: list[Finding]) -> list[Finding]:
     return sorted(by_resource.values(), key=lambda f: (-f.score, f.resource))
 
 
-def judge(rules: Sequence[Rule], ctx: Context, window_s: float) -> list[Finding]:
-    """Each rule over the frames of CTX: its best saturated span, else its best warning span, as a Finding."""
+def judge(rules: Sequence[Rule], ctx: Context, window_s: float, away: Sequence[Away] = ()) -> list[Finding]:
+    """Each rule over the frames of CTX: its best saturated span, else its best warning span, as a Finding.
+    Frames in ``away`` (the target stopped or gone, and the drain after) are not judged: what they show was
+    caused by that, and a span never bridges them."""
     found: list[Finding] = []
+    judged = [not frame_away(t, ctx.interval, away) for t in ctx.times] if away else [True] * len(ctx.frames)
     for rule in rules:
-        hits = [rule.hit(i, f, ctx) for i, f in enumerate(ctx.frames)]
+        hits = [rule.hit(i, f, ctx) if judged[i] else None for i, f in enumerate(ctx.frames)]
         window = min(window_s, rule.window_s) if rule.window_s else window_s
         span = best_span(sustained_spans(ctx.times, hits, 2, window, ctx.interval))
         saturated = span is not None
@@ -53,18 +58,22 @@ def judge(rules: Sequence[Rule], ctx: Context, window_s: float) -> list[Finding]
     return found
 
 
-def find_findings(header: Header, frames: Sequence[Frame], window_s: float = 5.0) -> list[Finding]:
+def find_findings(header: Header, frames: Sequence[Frame], window_s: float = 5.0,
+                  away: Sequence[Away] | None = None) -> list[Finding]:
     """Findings over the whole timeline, ranked by score (highest first): this node's and the target's, and
     each remote node's (through its exporters).
 
-    ``window_s``: seconds a signal must hold to count; a shorter spike is never a finding.
+    ``window_s``: seconds a signal must hold to count; a shorter spike is never a finding. ``away``: the times
+    the target was stopped or gone (lifecycle.spans_of), left out; None: worked out from ``frames``.
     """
     if not frames:
         return []
-    found = judge(RULES, build_context(header, frames), window_s)
-    found += remote_findings(header, frames, window_s, judge)
+    if away is None:
+        away = spans_of(header, frames)
+    found = judge(RULES, build_context(header, frames), window_s, away)
+    found += remote_findings(header, frames, window_s, partial(judge, away=away))
     for extra in (events.target_exit(header, frames), events.oom_kills(frames),
-                  events.driver_limited(header, frames)):
+                  events.driver_limited(header, frames, away)):
         if extra is not None:
             found.append(extra)
     return _merge(found)

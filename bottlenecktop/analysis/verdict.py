@@ -14,6 +14,15 @@ from bottlenecktop.analysis.connections import connections_report
 from bottlenecktop.analysis.findings import RESOURCES, SATURATED, TARGET_EXIT, Finding, LiveStatus, StatusPhase
 from bottlenecktop.analysis.knee import LIMIT_REASONS, Magic, find_knee, magic_number, overload, steps_of, within_slo
 from bottlenecktop.analysis.leak import find_leak, leak_finding, sustainable_for
+from bottlenecktop.analysis.lifecycle import (
+    Away,
+    away_spans,
+    inconclusive,
+    inconclusive_kind,
+    spans_of,
+    target_changes,
+    without_away_steps,
+)
 from bottlenecktop.analysis.rules.driver import CPU_WARN as DRIVER_CPU_WARN
 from bottlenecktop.analysis.use import find_findings
 from bottlenecktop.analysis.whatif import admission, what_if
@@ -128,17 +137,31 @@ def judging_window(steps: Sequence[StepResult]) -> float:
     return min(WINDOW_S, max(MIN_WINDOW_S, float(math.floor(2 * lengths[len(lengths) // 2]))))  # whole ticks
 
 
+def _away_words(away: Away) -> str:
+    """'exited at t=12 s', for a sentence about the target."""
+    what = "was stopped (state T)" if away.kind == "stopped" else "exited"
+    if away.restarted:
+        what = "exited and was restarted"
+    return f"{what} at t={away.seen:.0f} s"
+
+
 def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None = None,
                   goal_rps: float | None = None, horizon_s: float = HORIZON_S) -> Verdict:
     """The verdict, schema bottlenecktop.verdict/1 (DESIGN.md) plus added fields: knee, cost per request,
-    overload behaviour, the capacity plan for ``goal_rps`` (req/s), the target's exit."""
+    overload behaviour, the capacity plan for ``goal_rps`` (req/s), the target's exit, stops and restarts."""
     slo = header.slo
-    steps = steps_of(frames)
-    window = judging_window(steps)
-    findings = find_findings(header, frames, window)
+    changes = target_changes(header, frames)
+    away = away_spans(changes, header.interval if header.interval > 0 else 1.0)
+    gone = inconclusive(frames, away)
+    judged = without_away_steps(frames, away)  # the steps the target's absence spoilt say nothing of its limit
+    window = judging_window(steps_of(frames))
+    steps = steps_of(judged)
+    findings = find_findings(header, frames, window, away)
     magic = magic_number(frames, slo)
     knee = find_knee(steps)
-    hit_limit = magic.reason in LIMIT_REASONS or any(not s.sustained for s in steps)
+    # A ramp ended by the target's absence found no limit of the target's: only a failed step before counts.
+    hit_limit = (magic.reason in LIMIT_REASONS and gone is None) or any(not s.sustained for s in steps)
+    lower_bound = magic.lower_bound or gone is not None
     behaviour = overload(steps, magic, knee)
     leak = find_leak(frames)
     rate = magic.rps or max((s.achieved_rps for s in steps), default=0.0)
@@ -152,11 +175,11 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
         lead: Finding | None = unsustainable
         confidence = 0.9
     else:
-        lead, confidence = _choose(findings, magic, hit_limit, frames)
+        lead, confidence = _choose(findings, magic, hit_limit, judged)
         weak = lead is None or lead.severity != SATURATED
         if weak and hit_limit and (behaviour is None or behaviour.behaviour != "shed"):
             # No threshold held: rank by what changed across the knee, against the strongest warning.
-            knee_lead = at_knee(header, frames, steps)
+            knee_lead = at_knee(header, judged, steps)
             if knee_lead is not None and (lead is None or knee_lead.score > lead.score):
                 old = next((f for f in findings if f.resource == knee_lead.resource), None)
                 if old is not None:
@@ -178,7 +201,9 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
     else:
         said = (f"no resource stayed saturated for {window:.0f} s or more in the {duration:.0f} s observed"
                 if frames else "no frames were recorded")
-        if magic.lower_bound and magic.rps:
+        if gone is not None:
+            said += f"; the run is inconclusive: the target {_away_words(gone)}, before it showed a limit"
+        elif magic.lower_bound and magic.rps:
             said += f"; the ramp ended ({magic.reason}) before the target showed a limit"
         elif hit_limit and behaviour is not None and behaviour.behaviour == "shed":
             said += "; past its limit the target sheds load on purpose (fast errors), which is its own policy"
@@ -188,7 +213,7 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
         bottleneck = Bottleneck(resource="none", scope="node",
                                 confidence=0.0 if not frames else 0.5 if duration >= 3 * window else 0.2,
                                 evidence=[said])
-    cost = request_cost(header, frames)
+    cost = request_cost(header, judged)
     exited = next((f for f in findings if f.resource == TARGET_EXIT), None)
     verdict = Verdict(
         schema=SCHEMA,
@@ -197,7 +222,7 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
                           error_rate_at_max=_r(magic.error_rate, 4),
                           slo=SloLimits(p99_ms=slo.p99_ms, error_rate=slo.error_rate),
                           confirmed=magic.confirmed, driver_limited=magic.driver_limited,
-                          lower_bound=magic.lower_bound, ramp_end_reason=magic.reason,
+                          lower_bound=lower_bound, ramp_end_reason=magic.reason,
                           sustainable_for_s=None if lasts is None else round(lasts)),
         bottleneck=bottleneck,
         findings=[FindingRow(resource=f.resource, severity=f.severity, evidence=list(f.evidence), scope=f.scope,
@@ -213,17 +238,19 @@ def build_verdict(header: Header, frames: Sequence[Frame], recording: str | None
         duration_s=_r(duration),
         window_s=window,
         failure=UNSET if failure is None else failure,
+        inconclusive=UNSET if gone is None else inconclusive_kind(gone),
+        target_changes=changes or UNSET,
     )
     named = lead if lead is not None and lead.resource == bottleneck.resource else None
-    verdict.what_if = what_if(frames, named, _r(magic.rps), ceilings(header, frames, cost))  # the number as said
-    verdict.admission = admission(frames, knee, _r(magic.rps)) if hit_limit else None
+    verdict.what_if = what_if(judged, named, _r(magic.rps), ceilings(header, judged, cost))  # the number as said
+    verdict.admission = admission(judged, knee, _r(magic.rps)) if hit_limit else None
     verdict.connections = connections_report(frames)
     agents = agents_report(frames, magic)
     if agents is not None:
         verdict.load = agents
     if goal_rps is not None:
-        verdict.plan = plan(goal_rps, magic.rps, bottleneck.resource, ceilings(header, frames, cost),
-                            magic.lower_bound)
+        verdict.plan = plan(goal_rps, magic.rps, bottleneck.resource, ceilings(header, judged, cost),
+                            lower_bound)
     return verdict
 
 
@@ -243,7 +270,8 @@ def live_status(header: Header, frames: Sequence[Frame], window_s: float = WINDO
         return LiveStatus(phase="observing" if header.mode in ("observe", "attach") else "starting")
     interval = header.interval if header.interval > 0 else 1.0
     recent = frames[-max(3, math.ceil(2 * window_s / interval) + 1):]
-    findings = find_findings(header, recent, window_s)
+    away = spans_of(header, frames)  # over every frame: a stop that began before the recent window still holds
+    findings = find_findings(header, recent, window_s, away)
     load = next((f.load for f in reversed(recent) if f.load is not None), None)
     outcome = next((f.outcome for f in reversed(frames) if f.outcome is not None), None)
     if outcome is not None:
@@ -254,6 +282,8 @@ def live_status(header: Header, frames: Sequence[Frame], window_s: float = WINDO
     ranked = [f for f in findings if f.resource != TARGET_EXIT] or findings
     leading = ranked[0] if ranked else None
     if leading is not None and leading.resource == "load-driver" and leading.severity == SATURATED:
+        lower = True
+    if inconclusive(frames, away) is not None:
         lower = True
     phase: StatusPhase = "done" if outcome is not None else load.phase if load is not None else (
         "observing" if header.mode in ("observe", "attach") else "starting")

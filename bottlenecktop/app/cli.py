@@ -222,7 +222,8 @@ def _main_parser() -> argparse.ArgumentParser:
         "and the saturated resource that stops it going higher.",
         epilog="Other modes: bottlenecktop demo [--bottleneck KIND] | replay FILE | compare A B | report FILE. "
         "Exit status: 0 done, 1 the run failed (or was cut short) or --goal-rps was not reached within the SLO, "
-        "2 bad input, 130 interrupted (SIGINT), 143 terminated (SIGTERM).",
+        "2 bad input, 4 inconclusive (the target exited, was stopped or restarted mid-ramp: a lower bound), "
+        "129 the terminal hung up, 130 interrupted (SIGINT), 143 terminated (SIGTERM).",
     )
     p.add_argument("--version", action="version", version=f"bottlenecktop {__version__}")
     p.add_argument("url", nargs="?", metavar="URL", help="ramp load at this URL (omit to observe this node)")
@@ -466,7 +467,8 @@ def _say(line: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status.
 
-    0 done, 1 the run failed or was cut short (or --goal-rps was not reached), 2 bad input, 130/143 ended by
+    0 done, 1 the run failed or was cut short (or --goal-rps was not reached), 2 bad input, 4 inconclusive (the
+    target went away mid-ramp), 130/143 ended by
     SIGINT/SIGTERM after a clean close. A stdout that goes away (a closed pipe) ends the program quietly with 1.
     """
     args = list(sys.argv[1:] if argv is None else argv)

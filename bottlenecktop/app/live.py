@@ -37,6 +37,7 @@ SIGNAL_EXITS = {"interrupted": 130, "terminated": 143, "hangup": 129}
 # After a signal (or a screen found gone), the main thread has this long to close the run itself; then another
 # thread closes it and ends the process: a terminal nobody reads blocks the main thread's writes for ever.
 CLOSE_GRACE_S = 3.0
+EXIT_INCONCLUSIVE = 4  # the answer is only a lower bound because the target went away mid-ramp
 
 
 def _say(line: str) -> None:
@@ -162,7 +163,8 @@ class LiveRun:
 
     def exit_status(self) -> int:
         """130 / 143 / 129 when SIGINT / SIGTERM / SIGHUP ended the run (after the clean close); 1 when the run
-        failed (the tick loop failed, the load driver died) or --goal-rps was not reached within the SLO; else 0."""
+        failed (the tick loop failed, the load driver died) or --goal-rps was not reached within the SLO; 4 when
+        it was inconclusive (the target exited, was stopped or restarted mid-ramp); else 0."""
         reason = self.runner.stop_reason
         if reason in SIGNAL_EXITS:
             return SIGNAL_EXITS[reason]
@@ -170,6 +172,8 @@ class LiveRun:
             return 1
         if self.runner.outcome is not None and self.runner.outcome.reason in ("driver-exited", "driver-not-started"):
             return 1
+        if self.verdict is not None and isinstance(self.verdict.inconclusive, str):
+            return EXIT_INCONCLUSIVE  # the target exited, stopped or was restarted mid-ramp: a lower bound only
         if self.config.mode in ("ramp", "demo"):
             best = self.verdict.capacity.max_sustainable_rps if self.verdict is not None else None
             if self.config.goal_rps is not None and (best is None or best < self.config.goal_rps):

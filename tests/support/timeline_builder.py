@@ -226,3 +226,18 @@ class TimelineBuilder:
 def exit_event(text: str) -> Event:
     """The tick loop's event for the target's exit."""
     return Event(kind="target-exit", text=text)
+
+
+def stop_event(pid: int = PID, t: float = 0.0) -> Event:
+    """The tick loop's event for the target seen stopped (state T)."""
+    return Event(kind="target-stopped", text=f"target pid {pid} stopped (state T) at {t:.0f} s")
+
+
+def resume_event(pid: int = PID, t: float = 0.0) -> Event:
+    """The tick loop's event for a stopped target seen running again."""
+    return Event(kind="target-resumed", text=f"target pid {pid} resumed at {t:.0f} s")
+
+
+def restart_event(pid: int, old: int = PID, t: float = 0.0) -> Event:
+    """The tick loop's event for a new process listening on the port of a target that exited (then followed)."""
+    return Event(kind="target-restarted", text=f"pid {pid} listens on port 8000 at {t:.0f} s in place of pid {old}")
