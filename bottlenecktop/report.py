@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from bottlenecktop.analysis.flame import FlameWindow, box_colour, describe, flame_tree, layout, run_windows
+from bottlenecktop.probes.printable import printable_lines
 from bottlenecktop.recording import Recording
 from bottlenecktop.session import Frame
 from bottlenecktop.svgchart import KNEE, LIMIT, Band, IcicleBox, Mark, Series, heatmap, icicle, line_chart, sparkline
@@ -42,7 +43,11 @@ def _shares(encoded: str) -> list[float] | None:
     from bottlenecktop.probes.load.stats import decode_histogram
 
     counts = [0] * (len(BANDS_MS) + 1)
-    for item in decode_histogram(encoded).get_recorded_iterator():
+    try:
+        hist = decode_histogram(encoded)
+    except Exception:  # a damaged or crafted recording: its hdrh codec raises several kinds; skip that second
+        return None
+    for item in hist.get_recorded_iterator():
         ms = item.value_iterated_to / 1000.0
         counts[next((i for i, hi in enumerate(BANDS_MS) if ms < hi), len(BANDS_MS))] += \
             item.count_added_in_this_iter_step
@@ -225,9 +230,10 @@ def _markdown(d: dict[str, Any], v: Verdict | None) -> str:
 
 
 def _md(text: Any) -> str:
-    """Text from a recording as inert markdown: HTML escaped (a renderer would run it), table bars and
-    backticks escaped, one line."""
-    return html.escape(str(text)).replace("|", "\\|").replace("`", "\\`").replace("\r", " ").replace("\n", " ")
+    """Text from a recording as inert markdown: HTML escaped (a renderer would run it), table bars, backticks and
+    brackets (a link) escaped, one line."""
+    return html.escape(str(text)).replace("|", "\\|").replace("`", "\\`").replace("[", "\\[") \
+        .replace("]", "\\]").replace("\r", " ").replace("\n", " ")
 
 
 _CSS = """body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}
@@ -330,6 +336,6 @@ def render_report(rec: Recording, fmt: str) -> str:
     data, verdict = _data(rec)
     if fmt == "json":
         return json.dumps(data, indent=1, default=str) + "\n"
-    if fmt == "md":
-        return _markdown(data, verdict)
+    if fmt == "md":  # read in a terminal as often as rendered: every line shown as text
+        return printable_lines(_markdown(data, verdict))
     return _html(data, verdict, rec.frames)

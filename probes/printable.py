@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 # C0 and C1 controls, DEL, and the format characters that reorder or hide text (bidi overrides, zero widths).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -16,7 +16,7 @@ def _escape(match: re.Match[str]) -> str:
 
 def printable(text: str) -> str:
     """``text`` with each control or format character replaced by its backslash escape (``\\x1b``)."""
-    return _UNSAFE.sub(_escape, text)
+    return UNSAFE.sub(_escape, text)
 
 
 def printable_lines(text: str) -> str:

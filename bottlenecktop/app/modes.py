@@ -11,6 +11,7 @@ from bottlenecktop.app.live import LiveRun, build_live_run
 from bottlenecktop.config import RunConfig
 from bottlenecktop.errors import BadInput, StdoutGone
 from bottlenecktop.outputs import write_json, write_text
+from bottlenecktop.probes.printable import printable_lines
 
 if TYPE_CHECKING:
     from bottlenecktop.recording import Recording
@@ -58,6 +59,7 @@ def _run_screen(live: LiveRun) -> None:
 def _print(text: str) -> None:
     """Write to stdout; a stdout that went away (a closed pipe) ends the program quietly (StdoutGone)."""
     try:
+        text = printable_lines(text)  # it may quote a recording: shown as text, never obeyed by the terminal
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         sys.stdout.flush()
     except BrokenPipeError:

@@ -13,6 +13,7 @@ from bottlenecktop.analysis.flame import paired, run_windows
 from bottlenecktop.analysis.knee import curve, steps_of
 from bottlenecktop.session import Session
 from bottlenecktop.tui.compare import differences
+from bottlenecktop.tui.plain import plain
 from bottlenecktop.tui.screens.flame import FlameScreen
 from bottlenecktop.tui.widgets.curve_plot import CurvePlot
 
@@ -25,7 +26,7 @@ class CompareScreen(Screen[None]):
         self.a, self.b = a, b
 
     def compose(self) -> ComposeResult:
-        yield Static(self._title(), id="compare-title")
+        yield Static(plain(self._title()), id="compare-title")
         yield CurvePlot(id="curves")
         yield DataTable(id="differences", cursor_type="none", zebra_stripes=True)
         yield Footer()
@@ -40,7 +41,7 @@ class CompareScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("", "A", "B", "B vs A")
-        table.add_rows(differences(self.a, self.b))
+        table.add_rows([tuple(plain(cell) for cell in row) for row in differences(self.a, self.b)])
         # One point per offered rate, as the knee is judged (a rate probed twice keeps its last step).
         a, b = (curve(steps_of(s.snapshot())) for s in (self.a, self.b))
         self.query_one(CurvePlot).draw_runs(a, b)

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from bottlenecktop.analysis.flame import FlameNode, FlameWindow, describe, diff_tree, find, flame_tree
+from bottlenecktop.tui.plain import plain
 from bottlenecktop.tui.widgets.flame_graph import FlameGraph
 
 
@@ -72,9 +73,9 @@ class FlameScreen(Screen[None]):
         else:
             which, more, diff = "no stack windows yet", "", ""
         zoomed = f" · in {graph.zoom[-1]}" if graph.zoom else ""
-        self.query_one("#flame-title", Static).update(f"{self.title_text}: {which}{more}{zoomed}{diff}")
+        self.query_one("#flame-title", Static).update(plain(f"{self.title_text}: {which}{more}{zoomed}{diff}"))
         node = find(graph.root, graph.selected) or graph.root
-        self.query_one("#flame-detail", Static).update(" " + describe(node, graph.root.count))
+        self.query_one("#flame-detail", Static).update(plain(" " + describe(node, graph.root.count)))
 
     def action_move(self, way: str) -> None:
         graph = self.query_one(FlameGraph)

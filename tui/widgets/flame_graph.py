@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from bottlenecktop.analysis.flame import RGB, Box, FlameNode, box_colour, find, layout
+from bottlenecktop.probes.printable import printable
 
 
 def _hex(rgb: RGB) -> str:
@@ -59,7 +60,7 @@ class FlameGraph(Widget, can_focus=True):
                 if box.x0 > x:
                     out.append(" " * (box.x0 - x))
                 span = box.x1 - box.x0
-                label = box.node.name[:span - 1] if span > 1 else ""
+                label = printable(box.node.name)[:span - 1] if span > 1 else ""
                 label = label.ljust(span - 1) + ("▕" if span > 1 else "▏")
                 chosen = box.path == self.selected
                 bg = (255, 255, 255) if chosen else box_colour(box.node)

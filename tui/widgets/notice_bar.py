@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import Static
 
+from bottlenecktop.probes.printable import printable
+
 
 class NoticeBar(Static):
     """Hidden while there is nothing to say."""
@@ -16,5 +18,5 @@ class NoticeBar(Static):
         if notices:
             text = Text(no_wrap=False)
             for i, notice in enumerate(notices[-3:]):
-                text.append(("\n" if i else "") + "⚠ " + notice)
+                text.append(("\n" if i else "") + "⚠ " + printable(notice))
             self.update(text)

@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from bottlenecktop.session import Frame
+from bottlenecktop.tui.plain import escaped
 
 # (row label, the kernel's wait classes summed into it, colour at 100 %)
 ROWS: tuple[tuple[str, tuple[str, ...], tuple[int, int, int]], ...] = (
@@ -115,4 +116,4 @@ class StateStrip(Static):
         now = "" if last is None else "  ".join(
             f"{label} {sum(last.waits.get(k, 0.0) for k in kinds):.0f}%" for label, kinds, _ in ROWS)
         self.border_title = f"thread states (kernel) {now}".rstrip()
-        self.update(out, layout=False)  # a fixed height: a layout pass would re-render the whole screen
+        self.update(escaped(out), layout=False)  # a fixed height: a layout pass would re-render the whole screen

@@ -13,6 +13,8 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
+from bottlenecktop.tui.plain import escaped
+
 
 def _same(a: Text, b: Text) -> bool:
     return a.plain == b.plain and a.spans == b.spans and a.style == b.style
@@ -39,7 +41,7 @@ class TextLines(Widget):
     def show_text(self, text: Text) -> None:
         """Show ``text``: repaint the lines that differ from what is shown, or all of them when the number of
         lines changed (and lay out again if the panel's height is auto)."""
-        lines = list(text.split("\n", allow_blank=True))
+        lines = list(escaped(text).split("\n", allow_blank=True))
         old, self._lines = self._lines, lines
         if len(lines) != len(old):
             self._strips.clear()

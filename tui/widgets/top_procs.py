@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.text import Text
 from textual.widgets import DataTable
 
 from bottlenecktop.probes.samples import ProcBrief
+from bottlenecktop.tui.plain import plain
 from bottlenecktop.tui.widgets.process_panel import human_bytes
 
 
-class TopProcs(DataTable[str]):
+class TopProcs(DataTable[str | Text]):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.add_column("pid", key="pid", width=7)
@@ -27,7 +29,8 @@ class TopProcs(DataTable[str]):
         self._shown = list(procs)
         self.clear()
         for proc in procs:
-            self.add_row(str(proc.pid), f"{proc.cpu_pct:.0f}", human_bytes(proc.rss), proc.name, key=str(proc.pid))
+            self.add_row(str(proc.pid), f"{proc.cpu_pct:.0f}", human_bytes(proc.rss), plain(proc.name),
+                         key=str(proc.pid))
         if keep is not None and any(p.pid == keep for p in procs):
             self.move_cursor(row=self.get_row_index(str(keep)))
 

@@ -7,6 +7,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from bottlenecktop.probes.printable import printable
 from bottlenecktop.tui.status import BarStatus
 
 SEVERITY_CLASSES = ("-saturated", "-warning", "-ok", "-exited", "-final")
@@ -22,7 +23,7 @@ def render_status(status: BarStatus) -> Text:
         at_least = "≥ " if status.lower_bound else ""  # the driver was the limit, not the target
         text.append(f"{at_least}{status.magic_rps:,.0f} req/s", style="bold")
     text.append(" │ ")
-    text.append(status.finding or "no resource saturated", style="bold" if status.finding else "")
+    text.append(printable(status.finding) or "no resource saturated", style="bold" if status.finding else "")
     return text
 
 
@@ -31,7 +32,7 @@ def render_bar(status: BarStatus) -> Text | Group:
     line = render_status(status)
     if not status.next_step:
         return line
-    return Group(line, Text(f" {status.next_step}", no_wrap=True, overflow="ellipsis"))
+    return Group(line, Text(f" {printable(status.next_step)}", no_wrap=True, overflow="ellipsis"))
 
 
 class VerdictBar(Static):
