@@ -16,7 +16,7 @@ import urllib.request
 import psutil
 import pytest
 
-from bottlenecktop.demo import DEMO_KINDS, DemoServer, parse_demo_options, start_demo
+from bottlenecktop.demo import DemoServer, start_demo
 
 
 def alive(pids: list[int]) -> list[int]:
@@ -61,39 +61,6 @@ def get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=5) as resp:
         body: bytes = resp.read()
         return body
-
-
-def test_kinds_are_the_documented_six() -> None:
-    assert set(DEMO_KINDS) >= {"cpu", "gil", "lock", "downstream", "disk", "fds"}
-
-
-def test_parse_demo_options_normalises_what_it_is_given() -> None:
-    assert parse_demo_options("lock", ["workers=8", " work_ms = 5 "]) == {"workers": "8", "work_ms": "5.0"}
-    assert parse_demo_options("fds", []) == {}
-
-
-@pytest.mark.parametrize(
-    ("kind", "items", "needle"),
-    [
-        ("nope", [], "unknown demo kind"),
-        ("lock", ["threads=4"], "unknown demo option 'threads'"),
-        ("lock", ["workers"], "expected key=value"),
-        ("lock", ["workers=four"], "not a number"),
-        ("lock", ["workers=0"], "must be between"),
-        ("lock", ["workers=-3"], "must be between"),
-        ("fds", ["limit=1e9"], "not a number"),
-        ("gil", ["work_ms=nan"], "must be between"),
-    ],
-)
-def test_bad_options_are_one_clear_line(kind: str, items: list[str], needle: str) -> None:
-    with pytest.raises(ValueError, match=needle) as info:
-        parse_demo_options(kind, items)
-    assert "\n" not in str(info.value)
-
-
-def test_start_demo_rejects_a_bad_option_before_starting_anything() -> None:
-    with pytest.raises(ValueError, match="unknown demo option"):
-        start_demo("cpu", {"wrokers": "2"})
 
 
 def test_a_server_that_cannot_start_is_one_runtime_error() -> None:

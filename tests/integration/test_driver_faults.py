@@ -116,4 +116,4 @@ def test_bad_options_raise_one_line(config: DriverConfig, expected: str) -> None
 def test_preflight_answers_none_when_the_target_answers() -> None:
     with CapacityServer(slots=4, work_ms=1.0, status=404) as server:
         assert preflight(server.url) is None  # any HTTP answer is an answer
-    assert preflight("nonsense") is not None
+    assert preflight("nonsense") == "malformed URL: the scheme must be http or https"
