@@ -5,6 +5,7 @@ leave (so the wait is in p99), and it is not counted as the driver sending late.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 from bottlenecktop.probes.load.engines.base import LATE_S
 from bottlenecktop.probes.samples import LoadSecond
@@ -20,6 +21,16 @@ def _at_cap(s: LoadSecond) -> bool:
     return s.max_connections > 0 and s.connections >= s.max_connections
 
 
+def _waits_begin(loads: Sequence[LoadSecond]) -> LoadSecond | None:
+    """The second from which requests kept waiting over LATE_S for a connection: the first of two in a row that
+    had such waits (a lone second, such as a pause of the target while the ramp starts, is not where the cap began
+    to bind), else the first second that had any; None when none had."""
+    for a, b in pairwise(loads):
+        if a.conn_late > 0 and b.conn_late > 0:
+            return a
+    return next((s for s in loads if s.conn_late > 0), None)
+
+
 def connections_report(frames: Sequence[Frame]) -> Connections | None:
     """None without driver seconds (observe and attach modes)."""
     loads = [f.load for f in frames if f.load is not None and f.load.dt > 0]
@@ -32,7 +43,7 @@ def connections_report(frames: Sequence[Frame]) -> Connections | None:
     late = sum(s.conn_late for s in loads)
     report = Connections(cap=cap, peak=peak, capped=any(_at_cap(s) for s in loads), waited=waited, waited_late=late,
                          wait_p99_ms=round(max(s.wait_p99_ms for s in loads), 2))
-    first = next((s for s in loads if s.conn_late > 0), None)
+    first = _waits_begin(loads)
     if first is None:
         report.effect = (f"the driver held at most {peak} connections{f' of {cap}' if cap else ''}; no request "
                          f"waited over {LATE_S * 1000:.0f} ms for one")

@@ -71,3 +71,15 @@ def test_one_agent_at_its_cap_is_capped_though_the_merged_seconds_are_not() -> N
     c = build_verdict(b.header, b.frames).connections
     assert c is not None and c.capped and c.peak == 456 and c.cap == 512
     assert "every connection up to the cap was busy" in c.effect, c.effect
+
+
+def test_a_lone_second_of_waits_early_in_the_ramp_is_not_where_the_waits_began() -> None:
+    # A clean machine's CI run: the target paused once in the first step (8 connections, 700 req/s offered), then
+    # requests waited for a connection only near its capacity. "From" is where the waits kept on.
+    b = _ramp(capped_from=340.0)
+    first = b.frames[1].load
+    assert first is not None
+    b.frames[1].load = msgspec.structs.replace(first, conn_late=3, waited=5, wait_p99_ms=60.0)
+    c = build_verdict(b.header, b.frames).connections
+    assert c is not None and c.from_rps == 340.0 and c.from_t == b.frames[15].t, c
+    assert c.waited_late == 5 * 170 + 3
