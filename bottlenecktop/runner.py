@@ -297,6 +297,9 @@ class Runner:
             self._watch_target(t, target, events)
         stacks = self._maybe_window(t, step is not None or outcome is not None)
         if stacks is not None:
+            # a thread-per-request server makes new tids for ever: keep only the names of threads still seen
+            seen = {th.tid for th in stacks.threads} | ({th.tid for th in target.threads} if target else set())
+            self._thread_names = {tid: name for tid, name in self._thread_names.items() if tid in seen}
             self._thread_names.update((th.tid, th.name) for th in stacks.threads if th.name)
         if target is not None and self._thread_names:
             target = self._with_python_thread_names(target)
@@ -351,6 +354,9 @@ class Runner:
             return []
         own = {target.pid} if target is not None else set()
         pids = list(dict.fromkeys(d.pid for d in peers.downstream if d.pid is not None and d.pid not in own))
+        # peers come and go (pids are not reused soon): forget the probes of those no longer connected
+        for gone in self._peer_probes.keys() - set(pids):
+            del self._peer_probes[gone]
         out = []
         for pid in pids[:MAX_PEER_PROCS]:
             if pid not in self._peer_probes:

@@ -6,6 +6,7 @@ into a probe. A replayed recording is decoded into the same Session the live run
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from typing import Any, Literal
@@ -27,6 +28,18 @@ from bottlenecktop.probes.samples import (
 from bottlenecktop.verdict_types import Mode, Verdict
 
 SCHEMA_VERSION = 1
+
+# Observe mode runs for days: the session holds only its last LIVE_KEEP_S seconds of frames (the screen shows
+# 300 s, live analysis reads the last few windows); the recording on disk keeps every frame.
+LIVE_KEEP_S = 600.0
+
+
+def keep_frames_for(mode: Mode, interval: float) -> int | None:
+    """How many frames a live session of ``mode`` holds: a bounded window when observing (it never ends by
+    itself); None, every frame, for a ramp (it ends, and its verdict needs every step)."""
+    if mode not in ("observe", "attach"):
+        return None
+    return max(1, math.ceil(LIVE_KEEP_S / max(interval, 0.01)))
 
 # Who said an event: the tick loop about the target (its exit, a stop (state T) and the resume after it, a new
 # process listening on its port that the run then follows, an attach), the driver, the node or stack probe;
@@ -125,14 +138,16 @@ Listener = Callable[[Frame], object]
 
 
 class Session:
-    """The timeline of one run: a header and the frames so far.
+    """The timeline of one run: a header and the frames so far (with ``keep_frames``, only the last ones).
 
     Appends come from one thread (the tick loop); readers on other threads take ``snapshot()``.
     """
 
-    def __init__(self, header: Header) -> None:
+    def __init__(self, header: Header, *, keep_frames: int | None = None) -> None:
         self.header = header
         self.frames: list[Frame] = []
+        self.keep_frames = keep_frames  # None: every frame
+        self.dropped = 0  # frames let go from the head so far (the recording still has them)
         self.verdict: Verdict | None = None  # the final verdict, once the run is over
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
@@ -154,6 +169,9 @@ class Session:
     def append(self, frame: Frame) -> None:
         with self._lock:
             self.frames.append(frame)
+            if self.keep_frames is not None and len(self.frames) > self.keep_frames:
+                del self.frames[0]  # a few thousand pointers moved: cheaper than the tick's copy in snapshot()
+                self.dropped += 1
         for listener in self._listeners:
             listener(frame)
 

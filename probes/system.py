@@ -161,6 +161,8 @@ class NodeProbe:
                 ns.drops = (d[3] + d[7]) / dt
             nets[name] = ns
         self._nets = cur
+        if len(self._speeds) > len(cur):  # interfaces come and go (a container's veth): forget the gone ones
+            self._speeds = {name: self._speeds[name] for name in cur}
         out.nets = nets
 
     def _sample_tcp(self, out: NodeSample, dt: float) -> None:

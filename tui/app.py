@@ -7,6 +7,7 @@ window of frames.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
@@ -107,7 +108,9 @@ class BottleneckApp(App[int]):
         self.marks_sent = 0
         self._last_redraw = 0.0  # monotonic seconds
         self._redraw_pending = False
-        self._seen_events = 0  # frames whose events were already turned into notices
+        # Session seconds of the last frame whose events became notices: a time, not an index, because a
+        # live session lets go of its oldest frames (Session.keep_frames)
+        self._seen_t = -math.inf
         # Monotonic seconds of the event loop's last beat: a loop blocked on writing to a terminal nobody reads
         # stops beating, and the run is then closed without the screen (bottlenecktop.app.modes).
         self.alive_at = time.monotonic()
@@ -251,7 +254,10 @@ class BottleneckApp(App[int]):
 
     def _collect_notices(self, frames: Sequence[Frame]) -> None:
         """Events that need a person (py-spy permission, an exit) become notices, each once."""
-        for frame in frames[self._seen_events:]:
+        start = len(frames)
+        while start > 0 and frames[start - 1].t > self._seen_t:
+            start -= 1
+        for frame in frames[start:]:
             for event in frame.events:
                 if event.kind in NOTICE_KINDS and event.text not in self.notices:
                     self.notices.append(event.text)
@@ -259,7 +265,8 @@ class BottleneckApp(App[int]):
                 note = f"py-spy: {frame.stacks.error}"
                 if note not in self.notices:
                     self.notices.append(note)
-        self._seen_events = len(frames)
+        if frames:
+            self._seen_t = frames[-1].t
 
     def _cursor_text(self) -> str:
         assert self.cursor is not None

@@ -28,7 +28,7 @@ from bottlenecktop.errors import BadInput, RunFailed
 from bottlenecktop.probes.printable import printable
 from bottlenecktop.redact import describe_body, redact_headers, redact_url
 from bottlenecktop.runner import Runner
-from bottlenecktop.session import Header, RampInfo, Session, Slo, Target
+from bottlenecktop.session import Header, RampInfo, Session, Slo, Target, keep_frames_for
 from bottlenecktop.verdict_types import Mode, Verdict
 
 # The stop reason a signal gives a run, and the exit status it ends with (128 + the signal's number).
@@ -356,7 +356,8 @@ def build_live_run(config: RunConfig) -> LiveRun:
             header.demo = {"kind": demo.kind, **{k: str(v) for k, v in demo.options.items()}}
             if demo.capacity_rps:
                 header.demo["capacity_rps"] = f"{demo.capacity_rps:g}"
-        session = Session(header)
+        # observing never ends by itself: hold a bounded window (the recording keeps every frame)
+        session = Session(header, keep_frames=keep_frames_for(header.mode, header.interval))
         notices: list[str] = []
         target = stacks = None
         if pid is not None:
