@@ -39,12 +39,16 @@ class RunConfig:
     demo_options: dict[str, str] = field(default_factory=dict)
     files: tuple[Path, ...] = ()  # replay / compare / report inputs
     report_format: str = "md"
+    report_window: str | None = None  # folded, speedscope: knee, worst, run, or a range A-B in session seconds
+    report_table: str | None = None  # csv: seconds or steps
     output: Path | None = None
     argv: tuple[str, ...] = ()
     node_exporters: tuple[str, ...] = ()  # node_exporter URLs of the target's nodes
     process_exporters: tuple[str, ...] = ()  # process-exporter URLs
     prometheus: str | None = None  # a Prometheus server to read the nodes from, with ``selector``
     selector: str = ""  # PromQL label matchers, 'job="node"'
+    # --metrics-listen: (IP address, port) of the live Prometheus endpoint; None: no endpoint
+    metrics_listen: tuple[str, int] | None = None
 
     @property
     def remote(self) -> bool:

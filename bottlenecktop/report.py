@@ -1,4 +1,5 @@
-"""A report of one recording: the verdict, the step table and plots made from the data (md, html, json).
+"""A report of one recording: the verdict, the step table and plots made from the data (md, html, json), and the
+outputs other tools read (folded, speedscope, hlog, csv: report_export).
 
 The HTML is one self-contained file: inline CSS and inline SVG charts, no script, no fonts, no network."""
 
@@ -11,16 +12,24 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
+from hdrh.histogram import HdrHistogram
 
 from bottlenecktop.analysis.flame import FlameWindow, box_colour, describe, flame_tree, layout, run_windows
 from bottlenecktop.probes.printable import printable_lines
 from bottlenecktop.recording import Recording
+from bottlenecktop.report_export import (
+    EXPORT_FORMATS,
+    ReportError,
+    check_options,
+    latency_intervals,
+    render_export,
+)
 from bottlenecktop.session import Frame
 from bottlenecktop.svgchart import KNEE, LIMIT, Band, IcicleBox, Mark, Series, heatmap, icicle, line_chart, sparkline
 from bottlenecktop.verdict_types import Verdict
 
 REPORT_SCHEMA = "bottlenecktop.report/1"
-FORMATS = ("md", "html", "json")
+FORMATS = ("md", "html", "json", *EXPORT_FORMATS)
 MAX_POINTS = 600  # series are thinned to this many points per chart (an hour at 1 Hz is 3600)
 FLAME_COLUMNS = 960  # the icicle's columns: one per pixel of the report's width
 FLAME_ROWS = 40  # deeper frames are left out of the report's icicles (the screen drills down without a limit)
@@ -38,15 +47,9 @@ def band_labels() -> list[str]:
     return [*labels, f">{lo:,} ms"]
 
 
-def _shares(encoded: str) -> list[float] | None:
+def _shares(hist: HdrHistogram) -> list[float] | None:
     """The share of a histogram's requests in each latency band (BANDS_MS)."""
-    from bottlenecktop.probes.load.stats import decode_histogram
-
     counts = [0] * (len(BANDS_MS) + 1)
-    try:
-        hist = decode_histogram(encoded)
-    except Exception:  # a damaged or crafted recording: its hdrh codec raises several kinds; skip that second
-        return None
     for item in hist.get_recorded_iterator():
         ms = item.value_iterated_to / 1000.0
         counts[next((i for i, hi in enumerate(BANDS_MS) if ms < hi), len(BANDS_MS))] += \
@@ -58,15 +61,8 @@ def _shares(encoded: str) -> list[float] | None:
 def latency_heatmap(rec: Recording) -> list[tuple[float, float, list[float]]]:
     """(from, to, share of requests per latency band) over the run: per second where the frames hold their
     histograms, else per recorded histogram window (a recording keeps the seconds of a step merged)."""
-    out = []
-    for f in _thin(rec.frames):
-        if f.load is not None and f.load.hist and (shares := _shares(f.load.hist)) is not None:
-            out.append((f.load.t - f.load.dt, f.load.t, shares))
-    if not out:
-        for w in rec.hists:
-            if w.hist and (shares := _shares(w.hist)) is not None:
-                out.append((w.t_start, w.t_end, shares))
-    return out
+    return [(a, b, shares) for a, b, hist in latency_intervals(rec, _thin(rec.frames))
+            if (shares := _shares(hist)) is not None]
 
 
 def _band_position(ms: float) -> float:
@@ -77,10 +73,6 @@ def _band_position(ms: float) -> float:
             return i + (ms - lo) / (hi - lo)
         lo = hi
     return float(len(BANDS_MS))
-
-
-class ReportError(ValueError):
-    """An unknown report format; ``str()`` is one line."""
 
 
 def verdict_of(rec: Recording) -> tuple[Verdict | None, str]:
@@ -329,10 +321,15 @@ def flame_svg(w: FlameWindow) -> str:
                   note=f"t {w.t_start:.0f}-{w.t_end:.0f} s, {tree.count:,} samples; hover a box for its share")
 
 
-def render_report(rec: Recording, fmt: str) -> str:
-    """The report of ``rec`` as text in ``fmt`` (md | html | json); ReportError for another format."""
+def render_report(rec: Recording, fmt: str, window: str | None = None, table: str | None = None) -> str:
+    """The report of ``rec`` as text in ``fmt`` (FORMATS); ``window`` (knee, worst, run or a range A-B in session
+    seconds) applies to folded and speedscope, ``table`` (seconds, steps) to csv. ReportError (one line) for another
+    format, an option the format has not, or a window the recording has no stacks for."""
     if fmt not in FORMATS:
         raise ReportError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if fmt in EXPORT_FORMATS:
+        return render_export(rec, fmt, window, table)
+    check_options(fmt, window, table)
     data, verdict = _data(rec)
     if fmt == "json":
         return json.dumps(data, indent=1, default=str) + "\n"

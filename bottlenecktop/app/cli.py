@@ -119,6 +119,15 @@ def _connections(text: str) -> int:
     return value
 
 
+def _metrics_listen(text: str) -> tuple[str, int]:
+    from bottlenecktop.metrics_endpoint import parse_listen
+
+    try:
+        return parse_listen(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}, got {_short(text)}") from None
+
+
 def _header(text: str) -> tuple[str, str]:
     """'Name: value' -> (name, value). The value must be visible ASCII (and spaces): CR or LF would split the
     request, and a non-ASCII byte has no agreed encoding in a header."""
@@ -213,6 +222,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prometheus", metavar="URL", help="read the target's nodes from this Prometheus server")
     p.add_argument("--selector", metavar="LABELS", default="",
                    help="with --prometheus: the nodes to read, as PromQL label matchers, e.g. 'job=\"node\"'")
+    p.add_argument("--metrics-listen", metavar="ADDR:PORT", type=_metrics_listen,
+                   help="serve live metrics for Prometheus here while the run lasts (PORT or :PORT: on 127.0.0.1; "
+                   "another address needs --yes)")
 
 
 def _main_parser() -> argparse.ArgumentParser:
@@ -286,9 +298,17 @@ def _compare_parser() -> argparse.ArgumentParser:
 
 
 def _report_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="bottlenecktop report", description="A self-contained report of a recording.")
+    from bottlenecktop.report import FORMATS  # only the report subcommand pays for these imports
+    from bottlenecktop.report_export import TABLES, WINDOWS
+
+    p = _Parser(prog="bottlenecktop report", description="A self-contained report of a recording, or an output "
+                "other tools read (folded stacks, speedscope, an HdrHistogram log, CSV).")
     p.add_argument("file", type=_file_arg, metavar="FILE")
-    p.add_argument("--format", choices=("md", "html", "json"), default="md")
+    p.add_argument("--format", choices=FORMATS, default="md")
+    p.add_argument("--window", metavar="|".join((*WINDOWS, "A-B")),
+                   help="folded, speedscope: the stacks of the knee's step, the worst step, the whole run "
+                        "(default) or session seconds A to B")
+    p.add_argument("--table", choices=TABLES, help="csv: one row per second of load (default) or per ramp step")
     p.add_argument("-o", "--output", metavar="OUT", type=Path, help="write here instead of stdout")
     return p
 
@@ -374,6 +394,17 @@ def _check_remote(ns: argparse.Namespace) -> None:
             raise BadInput(str(exc)) from None
 
 
+def _check_metrics_listen(address: tuple[str, int] | None, yes: bool) -> None:
+    """The endpoint shows the run (its target, its findings) to whoever can connect: beyond this host only with
+    the consent a remote target needs."""
+    import ipaddress
+
+    if address is not None and not ipaddress.ip_address(address[0]).is_loopback and not yes:
+        host = f"[{address[0]}]" if ":" in address[0] else address[0]
+        raise BadInput(f"--metrics-listen {host}:{address[1]} is reachable from other hosts and shows them "
+                       "the run: add --yes to consent (or listen on 127.0.0.1)")
+
+
 def parse_args(argv: Sequence[str]) -> RunConfig:
     """Turn the command line into a validated RunConfig; raise BadInput with one line on any bad input."""
     argv = list(argv)
@@ -391,9 +422,13 @@ def parse_args(argv: Sequence[str]) -> RunConfig:
                          record=False, argv=tuple(argv))
     if sub == "report":
         ns = _report_parser().parse_args(rest)
+        from bottlenecktop.report_export import check_options, parse_window
+
+        check_options(ns.format, ns.window, ns.table)  # before the file is read
+        window = parse_window(ns.window) if ns.window is not None else None
         _writable_target(ns.output, "--output", (ns.file,))
-        return RunConfig(mode="report", files=(ns.file,), report_format=ns.format, output=ns.output,
-                         record=False, argv=tuple(argv))
+        return RunConfig(mode="report", files=(ns.file,), report_format=ns.format, report_window=window,
+                         report_table=ns.table, output=ns.output, record=False, argv=tuple(argv))
 
     ns = (_demo_parser() if sub == "demo" else _main_parser()).parse_args(rest)
     demo_options: dict[str, str] = {}
@@ -413,6 +448,7 @@ def parse_args(argv: Sequence[str]) -> RunConfig:
     _check_remote(ns)
     if (getattr(ns, "agents", None) or getattr(ns, "cluster", None)) and mode not in ("ramp", "demo"):
         raise BadInput("--agents and --cluster drive a ramp: give a URL")
+    _check_metrics_listen(ns.metrics_listen, ns.yes)
     _writable_target(ns.json, "--json")
     _writable_target(ns.record, "--record")
     if ns.record is not None and (ns.record.exists() or ns.record.is_symlink()):
@@ -431,6 +467,7 @@ def parse_args(argv: Sequence[str]) -> RunConfig:
         demo_kind=getattr(ns, "bottleneck", "cpu"),
         demo_options=demo_options, argv=tuple(argv), node_exporters=tuple(ns.node_exporters),
         process_exporters=tuple(ns.process_exporters), prometheus=ns.prometheus, selector=ns.selector,
+        metrics_listen=ns.metrics_listen,
     )
 
 

@@ -57,6 +57,7 @@ class LiveRun:
         self.writer: Any = None
         self.demo: Any = None
         self.driver: Any = None
+        self.metrics: Any = None  # the --metrics-listen endpoint
         self.verdict: Verdict | None = None
         self._closed = False
         self._close_lock = threading.Lock()
@@ -153,6 +154,8 @@ class LiveRun:
             if self.writer is not None:
                 self.writer.close()
             self._close_done.set()
+            if self.metrics is not None:
+                self.metrics.stop()  # at most a second; its threads are daemons
             if self.demo is not None:
                 self.demo.stop()
             if self.runner.failure is not None:
@@ -226,6 +229,9 @@ def command_line(config: RunConfig, url: str | None) -> list[str]:
         line += [a for u in urls for a in (option, redact_url(u) or "")]
     if config.selector:
         line += ["--selector", config.selector]
+    if config.metrics_listen is not None:
+        host, port = config.metrics_listen
+        line += ["--metrics-listen", f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     return line
 
 
@@ -313,7 +319,13 @@ def build_live_run(config: RunConfig) -> LiveRun:
     pid = config.pid
     local = True
     started: list[Any] = []
+    metrics = None
     try:
+        if config.metrics_listen is not None:
+            from bottlenecktop.metrics_endpoint import bind_endpoint
+
+            metrics = bind_endpoint(config.metrics_listen)  # first: a port in use is bad input, before any request
+            started.append(metrics)
         if config.mode == "demo":
             from bottlenecktop.demo import start_demo
 
@@ -400,12 +412,17 @@ def build_live_run(config: RunConfig) -> LiveRun:
             attach_kernel=lambda new_pid: _kernel_probes(new_pid, t0),
             peer_probe=lambda peer_pid: ProcessProbe(peer_pid, top_threads=4),
         )
+        if metrics is not None:
+            metrics.start(session)
+            _say(f"metrics for Prometheus at {metrics.url}")
     except BaseException:
         for thing in reversed(started):
             thing.stop()
         raise
     live = LiveRun(config, session, runner)
     live.writer, live.demo, live.driver, live.notices = writer, demo, driver, notices
+    # LiveRun.__init__ declares no field for it yet; _close reads it back the same way
+    live.metrics = metrics
     live.install_signal_handlers()
     return live
 

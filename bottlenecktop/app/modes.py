@@ -148,7 +148,7 @@ def _report(config: RunConfig) -> int:
     from bottlenecktop.report import render_report
 
     rec = _load(config.files[0])
-    text = render_report(rec, config.report_format)
+    text = render_report(rec, config.report_format, config.report_window, config.report_table)
     if config.output is None:
         _print(text)
         return EXIT_OK
