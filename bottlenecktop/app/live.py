@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -311,8 +310,6 @@ def build_live_run(config: RunConfig) -> LiveRun:
     from bottlenecktop.probes.stacks import StackProbe
     from bottlenecktop.probes.system import NodeProbe
 
-    if config.record and config.record_path is not None:
-        _check_record_path(config.record_path)  # before anything starts: a run asked to record must record
     t0, t0_wall = time.monotonic(), time.time()
     demo = None
     url = config.url
@@ -425,20 +422,6 @@ def build_live_run(config: RunConfig) -> LiveRun:
     live.metrics = metrics
     live.install_signal_handlers()
     return live
-
-
-def _check_record_path(path: Path) -> None:
-    """BadInput (exit 2) when ``--record PATH`` cannot be created: it exists (a recording is never overwritten,
-    a link never written through), or the nearest folder that exists above it is not a writable folder."""
-    if os.path.lexists(path):
-        raise BadInput(f"not recording to {path}: it already exists; not overwriting it")
-    folder = Path(os.path.abspath(path)).parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise BadInput(f"not recording to {path}: {folder} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise BadInput(f"not recording to {path}: {folder} is not writable")
 
 
 def _check_driver_config(driver_config: Any) -> None:
