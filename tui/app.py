@@ -43,7 +43,7 @@ from bottlenecktop.tui.widgets.verdict_bar import VerdictBar
 from bottlenecktop.verdict_types import Verdict
 
 MIN_WIDTH, MIN_HEIGHT = 60, 16  # below this the panels cannot say anything readable
-WINDOW_S = 300.0  # seconds of history the plots show
+PLOT_HISTORY_S = 300.0  # seconds of history the plots show
 MODES = ("live", "replay", "compare")
 RAMP_ACTIONS = {"pause", "hold", "raise_rate", "lower_rate", "stop"}  # need a load driver
 REPLAY_ACTIONS = {"tick_back", "tick_forward", "prev_step", "next_step", "knee", "next_mark", "prev_mark",
@@ -218,9 +218,9 @@ class BottleneckApp(App[int]):
         self.query_one(NoticeBar).show_notices(self.notices)
         if self.query_one("#body").display is False:
             return
-        shown = window(frames, None, WINDOW_S)
+        shown = window(frames, None, PLOT_HISTORY_S)
         x1 = shown[-1].t if shown else 0.0
-        x0 = max(shown[0].t if shown else 0.0, x1 - WINDOW_S)
+        x0 = max(shown[0].t if shown else 0.0, x1 - PLOT_HISTORY_S)
         x1 = max(x1, x0 + 60.0)  # a fresh run fills the plot from the left instead of stretching 3 s wide
         with self.batch_update():
             for panel in ("load", "resources", "states", "stacks", "process", "top-procs"):

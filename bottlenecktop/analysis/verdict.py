@@ -41,9 +41,9 @@ from bottlenecktop.verdict_types import (
     VerdictTarget,
 )
 
-__all__ = ["SCHEMA", "WINDOW_S", "build_verdict", "judging_window", "live_status", "step_rows", "verdict_of"]
+__all__ = ["SCHEMA", "SUSTAINED_S", "build_verdict", "judging_window", "live_status", "step_rows", "verdict_of"]
 
-WINDOW_S = 5.0  # seconds a signal must hold to count
+SUSTAINED_S = 5.0  # seconds a signal must hold to count
 HORIZON_S = 3600.0  # a rate that exhausts memory sooner than this is not sustainable (--horizon)
 
 
@@ -109,7 +109,7 @@ def _choose(findings: list[Finding], magic: Magic, hit_limit: bool,
     return lead, round(min(1.0, lead.score * (0.6 + 0.4 * separation)) * damp, 2)
 
 
-MIN_WINDOW_S = 3.0
+MIN_SUSTAINED_S = 3.0
 
 
 def step_rows(frames: Sequence[Frame]) -> list[StepRow]:
@@ -129,12 +129,12 @@ def _target(header: Header, frames: Sequence[Frame]) -> VerdictTarget:
 
 def judging_window(steps: Sequence[StepResult]) -> float:
     """Seconds a signal must last to count. A short ramp step shows its saturation only while it runs (below the
-    limit the queue drains), so a window longer than two steps would miss it; never shorter than MIN_WINDOW_S,
+    limit the queue drains), so a window longer than two steps would miss it; never shorter than MIN_SUSTAINED_S,
     so that a lone spike is still not a verdict."""
     lengths = sorted(s.t_end - s.t_start for s in steps if s.phase == "ramping")
     if not lengths:
-        return WINDOW_S
-    return min(WINDOW_S, max(MIN_WINDOW_S, float(math.floor(2 * lengths[len(lengths) // 2]))))  # whole ticks
+        return SUSTAINED_S
+    return min(SUSTAINED_S, max(MIN_SUSTAINED_S, float(math.floor(2 * lengths[len(lengths) // 2]))))  # whole ticks
 
 
 def _away_words(away: Away) -> str:
@@ -263,7 +263,7 @@ def verdict_of(header: Header, frames: Sequence[Frame], recorded: Verdict | None
     return build_verdict(header, frames, recording=recording)
 
 
-def live_status(header: Header, frames: Sequence[Frame], window_s: float = WINDOW_S) -> LiveStatus:
+def live_status(header: Header, frames: Sequence[Frame], window_s: float = SUSTAINED_S) -> LiveStatus:
     """The recent picture, cheap enough for every tick: findings over the last few windows, the magic number
     so far (req/s), the driver's phase and last rates."""
     if not frames:

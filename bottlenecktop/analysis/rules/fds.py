@@ -11,7 +11,7 @@ from bottlenecktop.session import Frame
 FILL_WARN = 0.75  # share of the soft limit
 FILL_SAT = 0.9
 FILL_FULL = 0.98  # no room left: saturated even before an error shows
-WINDOW_S = 2.0  # seconds: a process at its fd limit stays there, so two ticks are no spike
+AT_LIMIT_HOLD_S = 2.0  # seconds: a process at its fd limit stays there, so two ticks are no spike
 # Error classes a process out of descriptors causes: it cannot accept, or answers 5xx.
 FD_ERRORS = ("refused", "reset", "http_5xx", "other")
 
@@ -59,4 +59,4 @@ def _early(t_error: float, ctx: Context) -> list[str]:
             "limit (ulimit -n) to measure the rate, and look for descriptors that are never closed"]
 
 
-FDS = Rule("fds", fds_hit, fds_describe, specific=True, window_s=WINDOW_S)
+FDS = Rule("fds", fds_hit, fds_describe, specific=True, window_s=AT_LIMIT_HOLD_S)

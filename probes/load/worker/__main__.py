@@ -20,7 +20,7 @@ from bottlenecktop.probes.load import wire as load_wire
 from bottlenecktop.probes.load.target import BadTarget
 from bottlenecktop.probes.load.worker.agent import AgentWorker
 from bottlenecktop.probes.load.worker.channel import Channel
-from bottlenecktop.probes.load.worker.controller import Worker
+from bottlenecktop.probes.load.worker.controller import LocalRampController
 from bottlenecktop.probes.samples import RampOutcome
 
 
@@ -36,7 +36,8 @@ def main() -> int:
         print(f"load driver: no configuration ({exc})", file=sys.stderr)
         return 2
     try:
-        worker: Worker | AgentWorker = (AgentWorker if config.agent else Worker)(config, channel.send)
+        kind = AgentWorker if config.agent else LocalRampController
+        worker: LocalRampController | AgentWorker = kind(config, channel.send)
     except BadTarget as exc:
         channel.send("e", str(exc))
         channel.send("o", RampOutcome(t=time.monotonic() - config.t0, reason="bad-target"))

@@ -35,7 +35,10 @@ def warmup_seconds(step_seconds: float) -> float:
     return min(1.0, 0.25 * step_seconds)
 
 
-class Worker:
+class LocalRampController:
+    """One driver process that judges its own ramp: it paces the arrivals, judges each step and chooses the next
+    rate (a load agent's process only paces: worker/agent.py; the cluster controller judges for all agents)."""
+
     def __init__(self, config: DriverConfig, emit: Callable[[str, object], None]) -> None:
         self.config = config
         self.emit = emit
