@@ -114,7 +114,9 @@ def test_sigterm_ends_a_screen_stuck_on_its_terminal_within_seconds(tmp_path: Pa
 
 def test_a_screen_stuck_on_its_terminal_is_closed_as_a_hangup(tmp_path: Path) -> None:
     with stuck_screen(tmp_path) as (ours, rec, verdict, status_file):
-        status = _exit_status(ours, status_file, timeout=SCREEN_GONE_S + 2 * CLOSE_GRACE_S + 30)
+        # the screen's loop blocks only once Textual's queue of writes behind the blocked one is full (a tick or two
+        # of writes each, so up to half a minute on a quiet node), then SCREEN_GONE_S more, then the close
+        status = _exit_status(ours, status_file, timeout=SCREEN_GONE_S + 2 * CLOSE_GRACE_S + 90)
     assert status == 129
     _closed_with_its_verdict(rec, verdict)
 
