@@ -44,6 +44,7 @@ class Hostile:
         self.port: int = self.listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/"
         self.threads: list[threading.Thread] = []
+        self.conns: list[socket.socket] = []
         self.started = time.monotonic()
 
     def __enter__(self) -> Hostile:
@@ -54,6 +55,9 @@ class Hostile:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop.set()
+        for conn in list(self.conns):  # wakes a handler blocked in a send or a read at once
+            with suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
         for thread in list(self.threads):
             thread.join(timeout=5.0)
         self.listener.close()
@@ -70,6 +74,7 @@ class Hostile:
                     conn, _ = self.listener.accept()
             if conn is None:
                 return
+            self.conns.append(conn)
             handler = threading.Thread(target=self._handle, args=(conn,), daemon=True)
             handler.start()
             self.threads.append(handler)
