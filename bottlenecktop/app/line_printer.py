@@ -3,13 +3,14 @@ SIGHUP, a hung SSH session, a pipe whose reader stopped) blocks that thread and 
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import sys
 import threading
 import time
 from collections.abc import Callable
 
-MAX_QUEUED = 1000  # lines waiting for a stuck terminal; beyond that they are dropped (and counted)
+MAX_QUEUED = 1000  # lines waiting for a stuck terminal; beyond that they are dropped
 
 
 class LinePrinter:
@@ -19,17 +20,14 @@ class LinePrinter:
     def __init__(self, on_error: Callable[[OSError], object]) -> None:
         self._lines: queue.Queue[str] = queue.Queue(MAX_QUEUED)
         self._on_error = on_error
-        self.dropped = 0
         self._failed = False
         threading.Thread(target=self._run, name="line-printer", daemon=True).start()
 
     def say(self, line: str) -> None:
         if self._failed:
             return
-        try:
+        with contextlib.suppress(queue.Full):  # a terminal stuck for 1,000 lines: the rest is not worth a tick
             self._lines.put_nowait(line)
-        except queue.Full:
-            self.dropped += 1
 
     def drain(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the queued lines to be written; False if they were not."""
