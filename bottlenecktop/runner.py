@@ -38,6 +38,8 @@ class _NodeProbe(Protocol):
 
 
 class _ProcProbe(Protocol):
+    state: str  # the scheduler state at the last sample ("T": stopped), "" when unknown
+
     def sample(self) -> ProcSample: ...
 
 
@@ -402,8 +404,7 @@ class Runner:
     def _watch_target(self, t: float, target: ProcSample, events: list[Event]) -> None:
         """Say when the target stops (state T: SIGSTOP, a job-control stop), resumes, exits, or is replaced by a
         new process listening on its port, which the run then follows. Each is an event the analysis reads."""
-        state = getattr(self.target, "state", "")  # ProcessProbe's; a probe without one never reports a stop
-        if target.alive and state == "T":
+        if target.alive and self.target is not None and self.target.state == "T":
             if self._stopped_at is None:
                 self._stopped_at = t
                 events.append(Event(kind="target-stopped",

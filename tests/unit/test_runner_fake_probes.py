@@ -38,6 +38,7 @@ class FakeNode:
 
 class FakeProc:
     """A process that is alive for ``alive_for`` samples (None: always)."""
+    state = ""  # the scheduler state the runner reads (never stopped here)
 
     def __init__(self, pid: int, alive_for: int | None = None) -> None:
         self.pid = pid

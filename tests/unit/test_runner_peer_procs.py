@@ -13,6 +13,8 @@ TICK_S = 0.02
 
 
 class FakeProc:
+    state = ""  # the scheduler state the runner reads (never stopped here)
+
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.calls = 0
